@@ -1,0 +1,2 @@
+export * from "./port.js";
+export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";

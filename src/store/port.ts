@@ -1,0 +1,91 @@
+/**
+ * The Store port: what gitfaas remembers about requests, their functions, statuses and responses.
+ * Adapters (sqlite now, redis later) pass the same contract tests in test/store-contract.ts.
+ */
+export type FunctionStatus = "pending" | "running" | "succeeded" | "failed";
+
+export const FINISHED_STATUSES: ReadonlySet<FunctionStatus> = new Set(["succeeded", "failed"]);
+
+export interface NewFunction {
+  readonly functionUid: string;
+  readonly path: string;
+}
+
+export interface NewRequest {
+  readonly requestUid: string;
+  readonly topic: string;
+  readonly revision: string;
+  readonly payload: Buffer;
+  readonly contentType: string;
+  readonly createdAt: Date;
+  readonly functions: readonly NewFunction[];
+}
+
+export interface ApplyResult {
+  readonly error: boolean;
+  readonly code: string | null;
+  readonly message: string;
+}
+
+export interface StatusChange {
+  readonly status: FunctionStatus;
+  readonly attempts?: number;
+  readonly startedAt?: Date | null;
+  readonly finishedAt?: Date | null;
+  readonly reason?: string | null;
+}
+
+export interface StoredResponse {
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly at: Date;
+}
+
+export interface FunctionRecord {
+  readonly functionUid: string;
+  readonly requestUid: string;
+  readonly topic: string;
+  readonly path: string;
+  readonly index: number;
+  readonly apply: ApplyResult | null;
+  readonly status: FunctionStatus;
+  readonly attempts: number;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+  readonly reason: string | null;
+  readonly response: StoredResponse | null;
+}
+
+export interface RequestRecord {
+  readonly requestUid: string;
+  readonly topic: string;
+  readonly revision: string;
+  readonly contentType: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  /** In apply order. */
+  readonly functions: readonly FunctionRecord[];
+}
+
+export interface Store {
+  /** Records a request and its functions (status `pending`) before anything runs. */
+  createRequest(request: NewRequest): Promise<void>;
+  recordApply(functionUid: string, result: ApplyResult): Promise<void>;
+  /** Status only moves forward: a late `running` never overwrites `succeeded`. Unknown UIDs are ignored. */
+  updateStatus(functionUid: string, change: StatusChange): Promise<void>;
+  /** Throws FUNCTION_NOT_FOUND for a UID that no live request created. Later posts replace earlier ones. */
+  putResponse(functionUid: string, response: StoredResponse): Promise<void>;
+  getRequest(requestUid: string): Promise<RequestRecord | undefined>;
+  getFunction(functionUid: string): Promise<FunctionRecord | undefined>;
+  /** The body published with the request a function belongs to (for `{{PAYLOAD_URL}}`). */
+  getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined>;
+  /** Functions not finished yet, for a runtime to reconcile after a restart. */
+  listUnfinished(): Promise<FunctionRecord[]>;
+  /** Calls `listener` whenever a function of this request changes. Returns the unsubscribe. */
+  watchRequest(requestUid: string, listener: () => void): () => void;
+  /** Deletes what expired; returns how many requests went. */
+  purgeExpired(now?: Date): Promise<number>;
+  /** Answers whether the store is reachable (for /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,317 @@
+import Database from "better-sqlite3";
+import { EventEmitter } from "node:events";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { GitfaasError } from "../../errors/index.js";
+import {
+  FINISHED_STATUSES,
+  type ApplyResult,
+  type FunctionRecord,
+  type FunctionStatus,
+  type NewRequest,
+  type RequestRecord,
+  type StatusChange,
+  type Store,
+  type StoredResponse,
+} from "../port.js";
+
+const STATUS_RANK: Record<FunctionStatus, number> = { pending: 0, running: 1, succeeded: 2, failed: 2 };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS requests (
+  request_uid  TEXT PRIMARY KEY,
+  topic        TEXT NOT NULL,
+  revision     TEXT NOT NULL,
+  payload      BLOB NOT NULL,
+  content_type TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_expiry ON requests (expires_at);
+CREATE TABLE IF NOT EXISTS functions (
+  function_uid  TEXT PRIMARY KEY,
+  request_uid   TEXT NOT NULL REFERENCES requests (request_uid) ON DELETE CASCADE,
+  idx           INTEGER NOT NULL,
+  path          TEXT NOT NULL,
+  apply_error   INTEGER,
+  apply_code    TEXT,
+  apply_message TEXT,
+  status        TEXT NOT NULL,
+  attempts      INTEGER NOT NULL DEFAULT 0,
+  started_at    INTEGER,
+  finished_at   INTEGER,
+  reason        TEXT,
+  response      BLOB,
+  response_type TEXT,
+  response_at   INTEGER
+);
+CREATE INDEX IF NOT EXISTS functions_request ON functions (request_uid, idx);
+CREATE INDEX IF NOT EXISTS functions_unfinished ON functions (status) WHERE status IN ('pending', 'running');
+`;
+
+interface FunctionRow {
+  function_uid: string;
+  request_uid: string;
+  topic: string;
+  idx: number;
+  path: string;
+  apply_error: number | null;
+  apply_code: string | null;
+  apply_message: string | null;
+  status: FunctionStatus;
+  attempts: number;
+  started_at: number | null;
+  finished_at: number | null;
+  reason: string | null;
+  response: Buffer | null;
+  response_type: string | null;
+  response_at: number | null;
+}
+
+interface RequestRow {
+  request_uid: string;
+  topic: string;
+  revision: string;
+  content_type: string;
+  created_at: number;
+  expires_at: number;
+}
+
+const FUNCTION_COLUMNS = `f.function_uid, f.request_uid, r.topic, f.idx, f.path, f.apply_error, f.apply_code,
+  f.apply_message, f.status, f.attempts, f.started_at, f.finished_at, f.reason, f.response, f.response_type, f.response_at`;
+
+function toDate(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}
+
+function toFunctionRecord(row: FunctionRow): FunctionRecord {
+  return {
+    functionUid: row.function_uid,
+    requestUid: row.request_uid,
+    topic: row.topic,
+    path: row.path,
+    index: row.idx,
+    apply:
+      row.apply_error === null
+        ? null
+        : { error: row.apply_error === 1, code: row.apply_code, message: row.apply_message ?? "" },
+    status: row.status,
+    attempts: row.attempts,
+    startedAt: toDate(row.started_at),
+    finishedAt: toDate(row.finished_at),
+    reason: row.reason,
+    response:
+      row.response === null
+        ? null
+        : {
+            body: row.response,
+            contentType: row.response_type ?? "text/plain",
+            at: new Date(row.response_at ?? 0),
+          },
+  };
+}
+
+export interface SqliteStoreOptions {
+  /** File path, or ":memory:". */
+  readonly file: string;
+  readonly expirationSeconds: number;
+}
+
+/**
+ * The embedded default store: one SQLite file, so a restart loses nothing. better-sqlite3 is
+ * synchronous; every statement is short and indexed, so it never holds the event loop for long.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly changes = new EventEmitter();
+  private readonly expirationMs: number;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.file !== ":memory:") mkdirSync(dirname(options.file), { recursive: true });
+    this.db = new Database(options.file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+    this.expirationMs = options.expirationSeconds * 1000;
+    this.changes.setMaxListeners(0);
+  }
+
+  private notify(requestUid: string): void {
+    this.changes.emit(requestUid);
+  }
+
+  private requestOf(functionUid: string): string | undefined {
+    const row = this.db
+      .prepare("SELECT request_uid FROM functions WHERE function_uid = ?")
+      .get(functionUid) as { request_uid: string } | undefined;
+    return row?.request_uid;
+  }
+
+  async createRequest(request: NewRequest): Promise<void> {
+    const created = request.createdAt.getTime();
+    const insertRequest = this.db.prepare(
+      `INSERT INTO requests (request_uid, topic, revision, payload, content_type, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertFunction = this.db.prepare(
+      "INSERT INTO functions (function_uid, request_uid, idx, path, status) VALUES (?, ?, ?, ?, 'pending')",
+    );
+    this.db.transaction(() => {
+      insertRequest.run(
+        request.requestUid,
+        request.topic,
+        request.revision,
+        request.payload,
+        request.contentType,
+        created,
+        created + this.expirationMs,
+      );
+      request.functions.forEach((fn, index) =>
+        insertFunction.run(fn.functionUid, request.requestUid, index, fn.path),
+      );
+    })();
+  }
+
+  async recordApply(functionUid: string, result: ApplyResult): Promise<void> {
+    const info = this.db
+      .prepare(
+        "UPDATE functions SET apply_error = ?, apply_code = ?, apply_message = ? WHERE function_uid = ?",
+      )
+      .run(result.error ? 1 : 0, result.code, result.message, functionUid);
+    if (result.error) {
+      // A function that could not be started is finished: waiting callers must not wait for it.
+      this.db
+        .prepare(
+          "UPDATE functions SET status = 'failed', finished_at = ?, reason = ? WHERE function_uid = ? AND status IN ('pending', 'running')",
+        )
+        .run(Date.now(), result.message, functionUid);
+    }
+    const requestUid = info.changes > 0 ? this.requestOf(functionUid) : undefined;
+    if (requestUid) this.notify(requestUid);
+  }
+
+  async updateStatus(functionUid: string, change: StatusChange): Promise<void> {
+    const current = this.db
+      .prepare("SELECT request_uid, status FROM functions WHERE function_uid = ?")
+      .get(functionUid) as { request_uid: string; status: FunctionStatus } | undefined;
+    if (!current) return;
+    if (FINISHED_STATUSES.has(current.status)) return;
+    if (STATUS_RANK[change.status] < STATUS_RANK[current.status]) return;
+    this.db
+      .prepare(
+        `UPDATE functions SET status = ?,
+           attempts = COALESCE(?, attempts),
+           started_at = COALESCE(started_at, ?),
+           finished_at = COALESCE(?, finished_at),
+           reason = COALESCE(?, reason)
+         WHERE function_uid = ?`,
+      )
+      .run(
+        change.status,
+        change.attempts ?? null,
+        change.startedAt?.getTime() ?? null,
+        change.finishedAt?.getTime() ?? null,
+        change.reason ?? null,
+        functionUid,
+      );
+    this.notify(current.request_uid);
+  }
+
+  async putResponse(functionUid: string, response: StoredResponse): Promise<void> {
+    const now = Date.now();
+    const owner = this.db
+      .prepare(
+        `SELECT f.request_uid FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+         WHERE f.function_uid = ? AND r.expires_at > ?`,
+      )
+      .get(functionUid, now) as { request_uid: string } | undefined;
+    if (!owner)
+      throw new GitfaasError("FUNCTION_NOT_FOUND", `no function '${functionUid}' is waiting for a response`);
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "UPDATE functions SET response = ?, response_type = ?, response_at = ? WHERE function_uid = ?",
+        )
+        .run(response.body, response.contentType, response.at.getTime(), functionUid);
+      // As the original, an answer lives for the expiration time counted from when it was posted.
+      this.db
+        .prepare("UPDATE requests SET expires_at = MAX(expires_at, ?) WHERE request_uid = ?")
+        .run(now + this.expirationMs, owner.request_uid);
+    })();
+    this.notify(owner.request_uid);
+  }
+
+  async getRequest(requestUid: string): Promise<RequestRecord | undefined> {
+    const request = this.db
+      .prepare(
+        "SELECT request_uid, topic, revision, content_type, created_at, expires_at FROM requests WHERE request_uid = ? AND expires_at > ?",
+      )
+      .get(requestUid, Date.now()) as RequestRow | undefined;
+    if (!request) return undefined;
+    const rows = this.db
+      .prepare(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+         WHERE f.request_uid = ? ORDER BY f.idx`,
+      )
+      .all(requestUid) as FunctionRow[];
+    return {
+      requestUid: request.request_uid,
+      topic: request.topic,
+      revision: request.revision,
+      contentType: request.content_type,
+      createdAt: new Date(request.created_at),
+      expiresAt: new Date(request.expires_at),
+      functions: rows.map(toFunctionRecord),
+    };
+  }
+
+  async getFunction(functionUid: string): Promise<FunctionRecord | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+         WHERE f.function_uid = ? AND r.expires_at > ?`,
+      )
+      .get(functionUid, Date.now()) as FunctionRow | undefined;
+    return row ? toFunctionRecord(row) : undefined;
+  }
+
+  async getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT r.payload, r.content_type FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+         WHERE f.function_uid = ? AND r.expires_at > ?`,
+      )
+      .get(functionUid, Date.now()) as { payload: Buffer; content_type: string } | undefined;
+    return row ? { body: row.payload, contentType: row.content_type } : undefined;
+  }
+
+  async listUnfinished(): Promise<FunctionRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+         WHERE f.status IN ('pending', 'running') AND r.expires_at > ? ORDER BY r.created_at, f.idx`,
+      )
+      .all(Date.now()) as FunctionRow[];
+    return rows.map(toFunctionRecord);
+  }
+
+  watchRequest(requestUid: string, listener: () => void): () => void {
+    this.changes.on(requestUid, listener);
+    return () => this.changes.off(requestUid, listener);
+  }
+
+  async purgeExpired(now: Date = new Date()): Promise<number> {
+    return this.db.prepare("DELETE FROM requests WHERE expires_at <= ?").run(now.getTime()).changes;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    this.changes.removeAllListeners();
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,49 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import { SqliteStore } from "../src/store/index.js";
+import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
+
+const dir = await mkdtemp(join(tmpdir(), "gitfaas-sqlite-"));
+after(() => rm(dir, { recursive: true, force: true }));
+let counter = 0;
+
+storeContract("sqlite", async (expirationSeconds) => {
+  counter++;
+  return new SqliteStore({ file: join(dir, `store-${counter}.db`), expirationSeconds });
+});
+
+test("sqlite: a restart loses nothing", async () => {
+  const file = join(dir, "restart.db");
+  const requestUid = newRequestUid();
+  const functionUid = newFunctionUid(requestUid);
+  const first = new SqliteStore({ file, expirationSeconds: 60 });
+  await first.createRequest({
+    requestUid,
+    topic: "t",
+    revision: "r1",
+    payload: Buffer.from("hi"),
+    contentType: "text/plain",
+    createdAt: new Date(),
+    functions: [{ functionUid, path: "a.yaml" }],
+  });
+  await first.updateStatus(functionUid, { status: "succeeded", attempts: 1, finishedAt: new Date() });
+  await first.putResponse(functionUid, {
+    body: Buffer.from("kept"),
+    contentType: "text/plain",
+    at: new Date(),
+  });
+  await first.close();
+
+  const second = new SqliteStore({ file, expirationSeconds: 60 });
+  try {
+    const found = await second.getRequest(requestUid);
+    assert.equal(found?.functions[0]?.response?.body.toString(), "kept");
+    assert.equal(found?.functions[0]?.status, "succeeded");
+  } finally {
+    await second.close();
+  }
+});

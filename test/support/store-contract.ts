@@ -1,0 +1,213 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import type { Store } from "../../src/store/index.js";
+
+/** Makes a store whose requests expire after `expirationSeconds`. */
+export type StoreFactory = (expirationSeconds: number) => Promise<Store>;
+
+export function newRequestUid(): string {
+  return `r-${randomUUID()}`;
+}
+
+export function newFunctionUid(requestUid: string): string {
+  return `f-${randomUUID()}-${requestUid}`;
+}
+
+function sampleRequest(functionCount = 2) {
+  const requestUid = newRequestUid();
+  const functions = Array.from({ length: functionCount }, (_, i) => ({
+    functionUid: newFunctionUid(requestUid),
+    path: `lambda-${i}.yaml`,
+  }));
+  return {
+    requestUid,
+    topic: "collect",
+    revision: "abc123",
+    payload: Buffer.from('{"hello":"world"}'),
+    contentType: "application/json",
+    createdAt: new Date(),
+    functions,
+  };
+}
+
+/** The behaviour every Store adapter must share; each adapter's test file runs it. */
+export function storeContract(adapter: string, makeStore: StoreFactory): void {
+  test(`${adapter}: a request keeps its functions in apply order, pending, without responses`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(3);
+      await store.createRequest(request);
+      const found = await store.getRequest(request.requestUid);
+      assert.ok(found);
+      assert.equal(found.topic, "collect");
+      assert.deepEqual(
+        found.functions.map((f) => [f.functionUid, f.path, f.status, f.response]),
+        request.functions.map((f) => [f.functionUid, f.path, "pending", null]),
+      );
+      assert.equal(await store.getRequest(newRequestUid()), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: responses are stored per function and replaced by a later post`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(2);
+      await store.createRequest(request);
+      const [first, second] = request.functions;
+      assert.ok(first && second);
+      await store.putResponse(second.functionUid, {
+        body: Buffer.from("one"),
+        contentType: "text/plain",
+        at: new Date(),
+      });
+      await store.putResponse(second.functionUid, {
+        body: Buffer.from("two"),
+        contentType: "text/plain",
+        at: new Date(),
+      });
+      const found = await store.getRequest(request.requestUid);
+      assert.equal(found?.functions[0]?.response, null);
+      assert.equal(found?.functions[1]?.response?.body.toString(), "two");
+      await assert.rejects(
+        store.putResponse(newFunctionUid(request.requestUid), {
+          body: Buffer.from("x"),
+          contentType: "text/plain",
+          at: new Date(),
+        }),
+        { code: "FUNCTION_NOT_FOUND" },
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: status only moves forward and keeps the first start`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(1);
+      await store.createRequest(request);
+      const uid = request.functions[0]!.functionUid;
+      const started = new Date(Date.now() - 5000);
+      await store.updateStatus(uid, { status: "running", attempts: 1, startedAt: started });
+      await store.updateStatus(uid, { status: "running", attempts: 2, startedAt: new Date() });
+      await store.updateStatus(uid, { status: "succeeded", finishedAt: new Date() });
+      await store.updateStatus(uid, { status: "running", attempts: 3 });
+      await store.updateStatus(uid, { status: "failed", reason: "late" });
+      const fn = await store.getFunction(uid);
+      assert.equal(fn?.status, "succeeded");
+      assert.equal(fn?.attempts, 2);
+      assert.equal(fn?.startedAt?.getTime(), started.getTime());
+      assert.ok(fn?.finishedAt);
+      assert.equal(fn?.reason, null);
+      assert.deepEqual(
+        (await store.listUnfinished()).filter((f) => f.requestUid === request.requestUid),
+        [],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: a failed apply finishes the function as failed`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(2);
+      await store.createRequest(request);
+      await store.recordApply(request.functions[0]!.functionUid, {
+        error: true,
+        code: "BANNED_KIND",
+        message: "no",
+      });
+      await store.recordApply(request.functions[1]!.functionUid, {
+        error: false,
+        code: null,
+        message: "started",
+      });
+      const found = await store.getRequest(request.requestUid);
+      assert.equal(found?.functions[0]?.status, "failed");
+      assert.deepEqual(found?.functions[0]?.apply, { error: true, code: "BANNED_KIND", message: "no" });
+      assert.equal(found?.functions[1]?.status, "pending");
+      assert.deepEqual(
+        (await store.listUnfinished())
+          .filter((f) => f.requestUid === request.requestUid)
+          .map((f) => f.functionUid),
+        [request.functions[1]!.functionUid],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: watchers hear every change of their request only`, async () => {
+    const store = await makeStore(60);
+    try {
+      const watched = sampleRequest(1);
+      const other = sampleRequest(1);
+      await store.createRequest(watched);
+      await store.createRequest(other);
+      let heard = 0;
+      const stop = store.watchRequest(watched.requestUid, () => heard++);
+      const changed = new Promise<void>((resolve) => {
+        const off = store.watchRequest(watched.requestUid, () => {
+          off();
+          resolve();
+        });
+      });
+      await store.updateStatus(other.functions[0]!.functionUid, { status: "running" });
+      await store.putResponse(watched.functions[0]!.functionUid, {
+        body: Buffer.from("done"),
+        contentType: "text/plain",
+        at: new Date(),
+      });
+      await changed;
+      assert.ok(heard >= 1);
+      stop();
+      const before = heard;
+      await store.updateStatus(watched.functions[0]!.functionUid, { status: "succeeded" });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(heard, before);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: the published payload is readable by function UID`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(1);
+      await store.createRequest(request);
+      const payload = await store.getPayload(request.functions[0]!.functionUid);
+      assert.equal(payload?.body.toString(), '{"hello":"world"}');
+      assert.equal(payload?.contentType, "application/json");
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: requests expire after the expiration time`, async () => {
+    const store = await makeStore(1);
+    try {
+      const request = sampleRequest(1);
+      await store.createRequest(request);
+      assert.ok(await store.getRequest(request.requestUid));
+      await new Promise((resolve) => setTimeout(resolve, 1300));
+      assert.equal(await store.getRequest(request.requestUid), undefined);
+      assert.equal(await store.getFunction(request.functions[0]!.functionUid), undefined);
+      await assert.rejects(
+        store.putResponse(request.functions[0]!.functionUid, {
+          body: Buffer.from("too late"),
+          contentType: "text/plain",
+          at: new Date(),
+        }),
+        { code: "FUNCTION_NOT_FOUND" },
+      );
+      await store.purgeExpired();
+      assert.equal(await store.getPayload(request.functions[0]!.functionUid), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+}
