@@ -1,0 +1,34 @@
+"""Collect: produce a day-by-day temperature log per station as CSV, gzip it, pass it on.
+
+Payload: {"stations": ["oslo", "lyon"], "days": 30, "seed": 7}. Deterministic for a given seed.
+"""
+import base64
+import csv
+import gzip
+import os
+import random
+
+from gitfaas_lambda import payload_json, publish, respond, work_dir
+
+request = payload_json()
+stations = request.get("stations", ["oslo", "lyon", "quito"])
+days = int(request.get("days", 30))
+rng = random.Random(request.get("seed", 1))
+
+raw = os.path.join(work_dir(), "readings.csv")
+with open(raw, "w", newline="") as out:
+    writer = csv.writer(out)
+    writer.writerow(["station", "day", "celsius"])
+    for station in stations:
+        base = rng.uniform(-5, 25)
+        for day in range(1, days + 1):
+            writer.writerow([station, day, round(base + rng.gauss(0, 3), 1)])
+
+compressed = raw + ".gz"
+with open(raw, "rb") as source, gzip.open(compressed, "wb") as target:
+    target.write(source.read())
+with open(compressed, "rb") as packed:
+    archive = base64.b64encode(packed.read()).decode()
+
+next_request = publish("uncompress", {"file": "readings.csv.gz", "gzip_base64": archive})
+respond({"step": "collect", "rows": len(stations) * days, "gzip_bytes": os.path.getsize(compressed), "next": next_request})

@@ -1,0 +1,64 @@
+"""The little a lambda needs to talk to gitfaas: read its payload, answer, publish the next topic.
+
+Standard library only, so any python3 runs it. Works against the original gitfaas too.
+"""
+import base64
+import json
+import os
+import urllib.parse
+import urllib.request
+
+GITFAAS_URL = os.environ.get("GITFAAS_URL", "http://gitfaas:5000").rstrip("/")
+
+
+def payload() -> bytes:
+    """The body published on the topic: from PAYLOAD (base64), or fetched from PAYLOAD_URL when large."""
+    encoded = os.environ.get("PAYLOAD")
+    if encoded:
+        return base64.b64decode(encoded)
+    url = os.environ.get("PAYLOAD_URL")
+    if url:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.read()
+    return b""
+
+
+def payload_json():
+    data = payload()
+    return json.loads(data) if data else {}
+
+
+def _post(path: str, body: bytes, content_type: str):
+    request = urllib.request.Request(
+        f"{GITFAAS_URL}{path}", data=body, method="POST", headers={"Content-Type": content_type}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+def respond(result) -> None:
+    """Post this function's answer; the caller reads it with GET /response/<request uid>."""
+    if isinstance(result, (dict, list)):
+        _post(f"/response/{os.environ['FUNCTION_UID']}", json.dumps(result).encode(), "application/json")
+    else:
+        _post(f"/response/{os.environ['FUNCTION_UID']}", str(result).encode(), "text/plain")
+
+
+def publish(topic: str, body, params=None) -> str:
+    """Publish on the next topic; returns its request UID."""
+    query = ("?" + urllib.parse.urlencode(params)) if params else ""
+    if isinstance(body, (dict, list)):
+        answer = _post(f"/publish/{topic}{query}", json.dumps(body).encode(), "application/json")
+    else:
+        answer = _post(f"/publish/{topic}{query}", body if isinstance(body, bytes) else str(body).encode(), "text/plain")
+    if answer.get("error"):
+        raise RuntimeError(f"publishing on {topic} failed: {answer}")
+    return answer["requestUid"]
+
+
+def work_dir() -> str:
+    """The scratch volume: fresh for every run, gone after it."""
+    path = os.environ.get("WORK_DIR", "/tmp")
+    os.makedirs(path, exist_ok=True)
+    return path
+

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what the tests need, then checks and tests everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+npm ci --no-audit --no-fund
+npm run typecheck
+npm run lint
+npm run format:check
+npm run build
+node scripts/run-tests.mjs test

@@ -1,0 +1,130 @@
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { loadCatalog, type Catalog } from "./catalog/index.js";
+import { Dispatcher } from "./dispatch/index.js";
+import { GitSync } from "./gitops/index.js";
+import { buildServer, type CatalogSource, type SourceState } from "./http/index.js";
+import type { Logger } from "./logging/index.js";
+import { LocalRuntime, type Runtime } from "./runtime/index.js";
+import type { Settings } from "./settings/index.js";
+import { SqliteStore, type Store } from "./store/index.js";
+
+export interface RunningGitfaas {
+  /** The URL the server listens on. */
+  readonly url: string;
+  readonly server: FastifyInstance;
+  readonly store: Store;
+  readonly runtime: Runtime;
+  close(): Promise<void>;
+}
+
+const PURGE_INTERVAL_MS = 60_000;
+
+function urlOf(address: AddressInfo): string {
+  const host = address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+}
+
+/** Composition: the one place that builds adapters from settings and wires them together. */
+export async function startGitfaas(
+  settings: Settings,
+  hostEnv: Readonly<Record<string, string>>,
+  logger: Logger,
+): Promise<RunningGitfaas> {
+  let listeningUrl = settings.publicUrl ?? "";
+  const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
+
+  const store = new SqliteStore({
+    file: join(settings.dataDir, "store.db"),
+    expirationSeconds: settings.expirationSeconds,
+  });
+  const runtime = new LocalRuntime({
+    dataDir: settings.dataDir,
+    gitfaasUrl: publicUrl,
+    concurrency: settings.localConcurrency,
+    hostEnv,
+    logger: logger.child({ component: "runtime" }),
+  });
+  runtime.onStatus((report) => {
+    store.updateStatus(report.functionUid, report).catch((error: unknown) => {
+      logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
+    });
+  });
+  await runtime.reconcile(await store.listUnfinished());
+
+  const sync = new GitSync<Catalog>({
+    repo: settings.repo,
+    branch: settings.branch,
+    dataDir: settings.dataDir,
+    auth: settings.git,
+    load: (dir) => loadCatalog(dir, settings.configPath),
+    logger: logger.child({ component: "gitops" }),
+  });
+  const state = (): SourceState => {
+    const status = sync.status();
+    return { ...status, topics: [...(sync.current()?.content.topics.keys() ?? [])].sort() };
+  };
+  const source: CatalogSource = {
+    refresh: async () => {
+      await sync.sync();
+      return state();
+    },
+    state,
+  };
+
+  const dispatcher = new Dispatcher({
+    currentCatalog: () => sync.current(),
+    store,
+    runtime,
+    policy: { bannedKinds: settings.bannedKinds, namespace: settings.namespace, scope: settings.scope },
+    payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
+    logger: logger.child({ component: "dispatch" }),
+  });
+  const server = buildServer({
+    dispatcher,
+    store,
+    source,
+    runtime,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    logger: logger.child({ component: "http" }),
+  });
+
+  const first = await sync.sync();
+  if (first.refused) logger.warn({ ...first.refused }, "the repository could not be served yet");
+  sync.startPolling(settings.pollIntervalMs);
+
+  const purge = setInterval(() => {
+    const now = new Date();
+    void store
+      .purgeExpired(now)
+      .then(() => runtime.prune(new Date(now.getTime() - settings.expirationSeconds * 1000)))
+      .catch((error: unknown) => logger.error({ err: error }, "expiry sweep failed"));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
+
+  await server.listen({ port: settings.port, host: settings.host });
+  listeningUrl = urlOf(server.server.address() as AddressInfo);
+  logger.info(
+    { url: listeningUrl, repo: settings.repo, runtime: runtime.name, revision: state().revision },
+    "gitfaas is serving",
+  );
+
+  let closed: Promise<void> | undefined;
+  return {
+    url: listeningUrl,
+    server,
+    store,
+    runtime,
+    close: () => {
+      closed ??= (async () => {
+        clearInterval(purge);
+        await server.close();
+        await sync.stop();
+        await runtime.close();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { Command, Option } from "commander";
+import { startGitfaas } from "../app.js";
+import { lintCatalog, loadCatalog } from "../catalog/index.js";
+import { describeError, isGitfaasError } from "../errors/index.js";
+import { createLogger } from "../logging/index.js";
+import { DEFAULT_BANNED_KINDS, SERVE_SETTINGS, envName, parseSettings } from "../settings/index.js";
+import { lintPolicy } from "../templating/index.js";
+import { call } from "./client.js";
+
+const DEFAULT_URL = "http://127.0.0.1:5000";
+
+function urlOption(): Option {
+  return new Option("--url <url>", "gitfaas server URL").env("GITFAAS_URL").default(DEFAULT_URL);
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${typeof value === "string" ? value : JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Prints a server answer; an error answer sets a non-zero exit code. */
+function report(result: { status: number; body: unknown }): void {
+  print(result.body);
+  if (result.status >= 400) process.exitCode = 1;
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+function parseWaitSeconds(value: string | boolean | undefined): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return 300;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`--wait takes seconds, not '${value}'`);
+  return seconds;
+}
+
+const program = new Command()
+  .name("gitfaas")
+  .description(
+    "Functions from a git repository: publish to a topic, every manifest of it runs, collect the answers.",
+  )
+  .showHelpAfterError();
+
+const serve = program
+  .command("serve")
+  .description(
+    "serve a repository's topics over HTTP (defaults: the bundled example, local runtime, on-disk store)",
+  );
+for (const spec of SERVE_SETTINGS) {
+  // Defaults are applied by parseSettings, so that a GITFAAS_* variable is not hidden by a default.
+  const option = new Option(`--${spec.flag} <value>`, spec.description).env(envName(spec.flag));
+  if (spec.default !== undefined) option.default(undefined, spec.default);
+  serve.addOption(option);
+}
+serve.action(async (options: Record<string, string | undefined>) => {
+  const values = Object.fromEntries(SERVE_SETTINGS.map((spec) => [spec.flag, options[camel(spec.flag)]]));
+  const settings = parseSettings(values, process.env);
+  const logger = createLogger(settings.logLevel);
+  const hostEnv = Object.fromEntries(
+    settings.localInheritEnv.flatMap((name) =>
+      process.env[name] === undefined ? [] : [[name, process.env[name]]],
+    ),
+  ) as Record<string, string>;
+  const running = await startGitfaas(settings, hostEnv, logger);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+});
+
+program
+  .command("publish <topic>")
+  .description("publish a message on a topic; prints the request UID and what was applied")
+  .option("-d, --data <text|@file>", "the body: text, or @path to read a file", "")
+  .option("--json", "send the body as application/json (default: text/plain)")
+  .option(
+    "-p, --param <name=value>",
+    "a template value (repeatable)",
+    (item: string, all: string[]) => [...all, item],
+    [],
+  )
+  .option("-w, --wait [seconds]", "then wait for every function's answer and print the responses")
+  .addOption(urlOption())
+  .action(
+    async (
+      topic: string,
+      options: { data: string; json?: boolean; param: string[]; wait?: string | boolean; url: string },
+    ) => {
+      const body = options.data.startsWith("@")
+        ? await readFile(options.data.slice(1))
+        : Buffer.from(options.data);
+      const query = new URLSearchParams();
+      for (const pair of options.param) {
+        const at = pair.indexOf("=");
+        if (at <= 0) throw new Error(`--param takes name=value, not '${pair}'`);
+        query.append(pair.slice(0, at), pair.slice(at + 1));
+      }
+      const suffix = query.size > 0 ? `?${query.toString()}` : "";
+      const published = await call(options.url, "POST", `/publish/${encodeURIComponent(topic)}${suffix}`, {
+        body,
+        contentType: options.json ? "application/json" : "text/plain",
+      });
+      const wait = parseWaitSeconds(options.wait);
+      const requestUid = (published.body as { requestUid?: string }).requestUid;
+      if (wait === undefined || published.status >= 400 || requestUid === undefined) return report(published);
+      report(await call(options.url, "GET", `/response/${requestUid}?wait=${wait}`));
+    },
+  );
+
+program
+  .command("responses <request-uid>")
+  .description("print the responses and status of a request's functions")
+  .option("-w, --wait [seconds]", "hold until every function has answered or finished")
+  .addOption(urlOption())
+  .action(async (requestUid: string, options: { wait?: string | boolean; url: string }) => {
+    const wait = parseWaitSeconds(options.wait);
+    report(
+      await call(
+        options.url,
+        "GET",
+        `/response/${encodeURIComponent(requestUid)}${wait === undefined ? "" : `?wait=${wait}`}`,
+      ),
+    );
+  });
+
+program
+  .command("logs <function-uid>")
+  .description("print the output of a function's runs (local runtime)")
+  .addOption(urlOption())
+  .action(async (functionUid: string, options: { url: string }) => {
+    report(await call(options.url, "GET", `/logs/${encodeURIComponent(functionUid)}`));
+  });
+
+program
+  .command("lint [dir]")
+  .description("check a repository offline: config, every manifest, policy; prints file:line problems")
+  .option("--config-path <path>", "topics file inside the repository", "config.json")
+  .option("--banned-kinds <kinds>", "space-separated kinds to refuse", DEFAULT_BANNED_KINDS)
+  .option("--namespace <name>", "gitfaas's namespace", "default")
+  .option("--scope <scope>", "namespaced or clusterWide", "namespaced")
+  .action(
+    async (
+      dir: string | undefined,
+      options: { configPath: string; bannedKinds: string; namespace: string; scope: string },
+    ) => {
+      const root = resolve(dir ?? ".");
+      const problems = (await lintCatalog(root, options.configPath)).map((problem) =>
+        problem.line === undefined
+          ? `${problem.file}: ${problem.message}`
+          : `${problem.file}:${problem.line}: ${problem.message}`,
+      );
+      if (problems.length === 0) {
+        const catalog = await loadCatalog(root, options.configPath);
+        const policy = {
+          bannedKinds: options.bannedKinds.split(/[\s,]+/).filter(Boolean),
+          namespace: options.namespace,
+          scope: options.scope === "clusterWide" ? ("clusterWide" as const) : ("namespaced" as const),
+        };
+        const seen = new Set<string>();
+        for (const topic of catalog.topics.values()) {
+          for (const manifest of topic.manifests) {
+            if (seen.has(manifest.path)) continue;
+            seen.add(manifest.path);
+            problems.push(...lintPolicy(manifest, policy));
+          }
+        }
+        if (problems.length === 0) {
+          print(`ok: ${catalog.topics.size} topics, ${seen.size} manifests`);
+          return;
+        }
+      }
+      for (const problem of problems) process.stderr.write(`${problem}\n`);
+      process.exitCode = 1;
+    },
+  );
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const code = isGitfaasError(error) ? `${error.code}: ` : "";
+  process.stderr.write(`gitfaas: ${code}${describeError(error)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,200 @@
+import { randomUUID } from "node:crypto";
+import type { Catalog } from "../catalog/index.js";
+import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
+import { newFunctionUid, newRequestUid } from "../ids/index.js";
+import type { Logger } from "../logging/index.js";
+import type { Runtime } from "../runtime/index.js";
+import type { Store } from "../store/index.js";
+import {
+  addTracking,
+  checkSizeLimits,
+  enforcePolicy,
+  missingValues,
+  renderManifest,
+  type KubeObject,
+  type Policy,
+} from "../templating/index.js";
+
+/** The revision being served: its id, its snapshot folder and the catalog loaded from it. */
+export interface ServedCatalog {
+  readonly id: string;
+  readonly dir: string;
+  readonly content: Catalog;
+}
+
+export interface DispatcherOptions {
+  readonly currentCatalog: () => ServedCatalog | undefined;
+  readonly store: Store;
+  readonly runtime: Runtime;
+  readonly policy: Policy;
+  /** Where a lambda can fetch the body it was published with. */
+  readonly payloadUrl: (functionUid: string) => string;
+  readonly logger: Logger;
+}
+
+export interface PublishInput {
+  readonly topic: string;
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface ApplyReport {
+  readonly error: boolean;
+  readonly path: string;
+  readonly message: string;
+  readonly functionUid: string;
+  readonly code: string | null;
+}
+
+export interface PublishReport {
+  readonly requestUid: string;
+  readonly topic: string;
+  readonly revision: string;
+  readonly applies: readonly ApplyReport[];
+  readonly error: boolean;
+}
+
+/** Names gitfaas fills itself; a query parameter may not take them over. */
+export const BUILT_IN_VALUES = [
+  "PAYLOAD",
+  "PAYLOAD_URL",
+  "FUNCTION_UID",
+  "REQUEST_UID",
+  "RANDOM",
+  "TOPIC",
+] as const;
+
+type Prepared =
+  | { readonly functionUid: string; readonly path: string; readonly objects: readonly KubeObject[] }
+  | { readonly functionUid: string; readonly path: string; readonly refused: GitfaasError };
+
+/**
+ * Publish: every manifest of the topic is rendered and checked before anything is recorded or run,
+ * so a caller's mistake (a missing value, an oversized payload) starts nothing.
+ */
+export class Dispatcher {
+  constructor(private readonly options: DispatcherOptions) {}
+
+  async publish(input: PublishInput): Promise<PublishReport> {
+    const served = this.options.currentCatalog();
+    if (!served) {
+      throw new GitfaasError(
+        "CATALOG_NOT_LOADED",
+        "no valid catalog is loaded yet; see GET /status for the reason",
+      );
+    }
+    const topic = served.content.topics.get(input.topic);
+    if (!topic) {
+      throw new GitfaasError("TOPIC_NOT_FOUND", `no topic '${input.topic}' in revision ${served.id}`, {
+        topic: input.topic,
+      });
+    }
+    const reserved = Object.keys(input.params).filter((name) =>
+      (BUILT_IN_VALUES as readonly string[]).includes(name),
+    );
+    if (reserved.length > 0) {
+      throw new GitfaasError(
+        "RESERVED_PARAMETER",
+        `query parameter(s) ${reserved.join(", ")} are filled by gitfaas and cannot be set by a caller`,
+        { names: reserved },
+      );
+    }
+
+    const requestUid = newRequestUid();
+    const payload = input.body.toString("base64");
+    const valuesFor = (functionUid: string): Record<string, string> => ({
+      ...input.params,
+      PAYLOAD: payload,
+      PAYLOAD_URL: this.options.payloadUrl(functionUid),
+      FUNCTION_UID: functionUid,
+      REQUEST_UID: requestUid,
+      RANDOM: randomUUID(),
+      TOPIC: topic.name,
+    });
+    const drafts = topic.manifests.map((manifest) => {
+      const functionUid = newFunctionUid(requestUid);
+      return { manifest, functionUid, values: valuesFor(functionUid) };
+    });
+
+    const missing = [
+      ...new Set(drafts.flatMap((draft) => missingValues(draft.manifest, draft.values))),
+    ].sort();
+    if (missing.length > 0) {
+      throw new GitfaasError(
+        "TEMPLATE_MISSING_VALUE",
+        `topic '${topic.name}' needs a value for: ${missing.join(", ")} (pass them as query parameters)`,
+        { missing },
+      );
+    }
+
+    const prepared: Prepared[] = drafts.map(({ manifest, functionUid, values }) => {
+      const rendered = renderManifest(manifest, values);
+      let objects: KubeObject[];
+      try {
+        objects = enforcePolicy(rendered, this.options.policy, manifest.path);
+      } catch (error) {
+        if (isGitfaasError(error)) return { functionUid, path: manifest.path, refused: error };
+        throw error;
+      }
+      objects = addTracking(objects, { requestUid, functionUid, topic: topic.name });
+      checkSizeLimits(objects, manifest.path);
+      return { functionUid, path: manifest.path, objects };
+    });
+
+    await this.options.store.createRequest({
+      requestUid,
+      topic: topic.name,
+      revision: served.id,
+      payload: input.body,
+      contentType: input.contentType,
+      createdAt: new Date(),
+      functions: prepared.map(({ functionUid, path }) => ({ functionUid, path })),
+    });
+
+    const applies: ApplyReport[] = [];
+    for (const item of prepared) {
+      const report = await this.start(item, requestUid, topic.name, served.dir);
+      await this.options.store.recordApply(item.functionUid, {
+        error: report.error,
+        code: report.code,
+        message: report.message,
+      });
+      applies.push(report);
+    }
+    const error = applies.some((apply) => apply.error);
+    this.options.logger.info(
+      { requestUid, topic: topic.name, revision: served.id, functions: applies.length, error },
+      "published",
+    );
+    return { requestUid, topic: topic.name, revision: served.id, applies, error };
+  }
+
+  private async start(
+    item: Prepared,
+    requestUid: string,
+    topic: string,
+    revisionDir: string,
+  ): Promise<ApplyReport> {
+    const base = { path: item.path, functionUid: item.functionUid };
+    if ("refused" in item) {
+      return { ...base, error: true, code: item.refused.code, message: item.refused.message };
+    }
+    try {
+      const outcome = await this.options.runtime.apply({
+        functionUid: item.functionUid,
+        requestUid,
+        topic,
+        path: item.path,
+        objects: item.objects,
+        revisionDir,
+      });
+      return { ...base, error: false, code: null, message: outcome.message };
+    } catch (error) {
+      const code = isGitfaasError(error) ? error.code : "RUNTIME_FAILED";
+      if (!isGitfaasError(error))
+        this.options.logger.error({ err: error, path: item.path }, "runtime apply failed");
+      return { ...base, error: true, code, message: describeError(error) };
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export {
+  BUILT_IN_VALUES,
+  Dispatcher,
+  type ApplyReport,
+  type DispatcherOptions,
+  type PublishInput,
+  type PublishReport,
+  type ServedCatalog,
+} from "./dispatcher.js";
+export { isSettled, readRequest } from "./responses.js";

@@ -1,0 +1,42 @@
+import { GitfaasError } from "../errors/index.js";
+import { FINISHED_STATUSES, type FunctionRecord, type RequestRecord, type Store } from "../store/index.js";
+
+/** A function is settled once it answered or its run finished: nothing more will come without a retry. */
+export function isSettled(fn: FunctionRecord): boolean {
+  return fn.response !== null || FINISHED_STATUSES.has(fn.status);
+}
+
+/**
+ * Reads a request, holding the answer up to `waitMs` until every function has settled. Listens
+ * before reading, so a change between the read and the wait is never missed.
+ */
+export async function readRequest(store: Store, requestUid: string, waitMs = 0): Promise<RequestRecord> {
+  let wake: () => void = () => undefined;
+  let changed = false;
+  const unsubscribe = store.watchRequest(requestUid, () => {
+    changed = true;
+    wake();
+  });
+  const deadline = Date.now() + waitMs;
+  try {
+    for (;;) {
+      changed = false;
+      const request = await store.getRequest(requestUid);
+      if (!request)
+        throw new GitfaasError("REQUEST_NOT_FOUND", `no request '${requestUid}' (unknown or expired)`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || request.functions.every(isSettled)) return request;
+      if (!changed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, remaining);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    }
+  } finally {
+    unsubscribe();
+  }
+}

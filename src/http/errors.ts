@@ -1,0 +1,43 @@
+import type { FastifyReply } from "fastify";
+import type { ErrorCode } from "../errors/index.js";
+
+/** Status for each error code; anything unlisted is a server error. */
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  BAD_REQUEST: 400,
+  INVALID_JSON: 400,
+  EMPTY_BODY: 400,
+  RESERVED_PARAMETER: 400,
+  TEMPLATE_MISSING_VALUE: 400,
+  UNSUPPORTED_CONTENT_TYPE: 406,
+  BODY_TOO_LARGE: 413,
+  ENV_VALUE_TOO_LARGE: 413,
+  OBJECT_TOO_LARGE: 413,
+  NOT_FOUND: 404,
+  TOPIC_NOT_FOUND: 404,
+  REQUEST_NOT_FOUND: 404,
+  FUNCTION_NOT_FOUND: 404,
+  BANNED_KIND: 403,
+  NAMESPACE_FORBIDDEN: 403,
+  CATALOG_INVALID: 422,
+  MANIFEST_INVALID: 422,
+  PATH_ESCAPE: 422,
+  UNSUPPORTED_KIND: 422,
+  UNSUPPORTED_MANIFEST: 422,
+  CATALOG_NOT_LOADED: 503,
+  GIT_FAILED: 502,
+  GIT_AUTH_FAILED: 502,
+  RUNTIME_FAILED: 502,
+};
+
+export function statusForCode(code: string): number {
+  return STATUS_BY_CODE[code as ErrorCode] ?? 500;
+}
+
+export function sendError(
+  reply: FastifyReply,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
+  return reply.code(statusForCode(code)).send({ error: true, code, message, ...extra });
+}

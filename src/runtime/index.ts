@@ -1,0 +1,2 @@
+export * from "./port.js";
+export { LocalRuntime, mapMountedPath, type LocalRuntimeOptions } from "./local/local-runtime.js";

@@ -1,0 +1,66 @@
+import type { KubeObject } from "../templating/index.js";
+
+/**
+ * The Runtime port: run the rendered objects of one function and report how it goes. Adapters:
+ * `local` (containers as child processes) and, later, `kubernetes`.
+ */
+export type RunStatus = "pending" | "running" | "succeeded" | "failed";
+
+export interface StatusReport {
+  readonly functionUid: string;
+  readonly status: RunStatus;
+  readonly attempts?: number;
+  readonly startedAt?: Date | null;
+  readonly finishedAt?: Date | null;
+  readonly reason?: string | null;
+}
+
+export type StatusListener = (report: StatusReport) => void;
+
+export interface FunctionLaunch {
+  readonly functionUid: string;
+  readonly requestUid: string;
+  readonly topic: string;
+  /** The manifest's path in the repository, for messages. */
+  readonly path: string;
+  /** Rendered, policy-checked and labelled objects. */
+  readonly objects: readonly KubeObject[];
+  /** The snapshot of the revision the objects came from. */
+  readonly revisionDir: string;
+}
+
+export interface AppliedObject {
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string | undefined;
+}
+
+export interface ApplyOutcome {
+  readonly objects: readonly AppliedObject[];
+  readonly message: string;
+}
+
+/** A function that was started before a restart and has not finished, as the store remembers it. */
+export interface UnfinishedFunction {
+  readonly functionUid: string;
+  readonly status: RunStatus;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /**
+   * Starts the function. Resolves once every object is accepted (not when it finishes); throws a
+   * GitfaasError for a manifest this runtime cannot take, with a message fit for the caller.
+   */
+  apply(launch: FunctionLaunch): Promise<ApplyOutcome>;
+  /** Status reports, from now on. */
+  onStatus(listener: StatusListener): void;
+  /** After a restart: settle functions the store still believes are running. */
+  reconcile(unfinished: readonly UnfinishedFunction[]): Promise<void>;
+  /** Output of a function's runs, if this runtime keeps it. */
+  logs(functionUid: string): Promise<string | undefined>;
+  /** Forgets what it kept (logs, scratch space) about runs finished before `before`. */
+  prune(before: Date): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

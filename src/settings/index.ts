@@ -1,0 +1,242 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { GitfaasError } from "../errors/index.js";
+import type { LogLevel } from "../logging/index.js";
+
+/** Every setting of `gitfaas serve`, parsed and validated once at start-up. Nothing else reads the environment. */
+export interface Settings {
+  readonly repo: string;
+  readonly branch: string;
+  readonly configPath: string;
+  readonly pollIntervalMs: number;
+  readonly port: number;
+  readonly host: string;
+  /** The URL lambdas use to reach this server (GITFAAS_URL, {{PAYLOAD_URL}}); unset: derived from the listening address. */
+  readonly publicUrl: string | undefined;
+  readonly dataDir: string;
+  readonly runtime: "local";
+  readonly expirationSeconds: number;
+  readonly bannedKinds: readonly string[];
+  readonly namespace: string;
+  readonly scope: "namespaced" | "clusterWide";
+  readonly bodyLimitBytes: number;
+  readonly localConcurrency: number;
+  readonly localInheritEnv: readonly string[];
+  readonly logLevel: LogLevel;
+  readonly git: {
+    readonly username: string | undefined;
+    readonly token: string | undefined;
+    readonly sshKeyFile: string | undefined;
+    readonly knownHostsFile: string | undefined;
+    readonly strictHostKeyChecking: boolean;
+  };
+}
+
+export interface SettingSpec {
+  /** Flag name without dashes; its environment variable is GITFAAS_ + the name in upper snake case. */
+  readonly flag: string;
+  readonly description: string;
+  readonly default?: string;
+}
+
+/** The bundled example pipeline: gitfaas serves it when no repository is given. */
+export const EXAMPLE_REPO = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "..",
+  "examples",
+  "pipeline",
+);
+
+export const DEFAULT_BANNED_KINDS =
+  "Role RoleBinding ClusterRole ClusterRoleBinding ServiceAccount Ingress Service";
+
+export const SERVE_SETTINGS: readonly SettingSpec[] = [
+  {
+    flag: "repo",
+    description: "git URL (http(s)://, ssh://, git@host:path, file://) or local path to serve",
+    default: EXAMPLE_REPO,
+  },
+  { flag: "branch", description: "branch to follow", default: "main" },
+  {
+    flag: "config-path",
+    description: "path of the topics file inside the repository",
+    default: "config.json",
+  },
+  {
+    flag: "poll-interval",
+    description: "how often to fetch: 30s, 5m, 1h; a bare number means minutes",
+    default: "10m",
+  },
+  { flag: "port", description: "HTTP port", default: "5000" },
+  { flag: "host", description: "address to listen on", default: "127.0.0.1" },
+  { flag: "public-url", description: "URL lambdas use to reach gitfaas (default http://<host>:<port>)" },
+  {
+    flag: "data-dir",
+    description: "folder for the store, git snapshots and local runs",
+    default: ".gitfaas-data",
+  },
+  { flag: "runtime", description: "where lambdas run: local", default: "local" },
+  { flag: "expiration", description: "seconds a request and its responses are kept", default: "172800" },
+  {
+    flag: "banned-kinds",
+    description: "space-separated kinds never applied (case-insensitive)",
+    default: DEFAULT_BANNED_KINDS,
+  },
+  {
+    flag: "namespace",
+    description: "gitfaas's own namespace, where objects without one land",
+    default: "default",
+  },
+  {
+    flag: "scope",
+    description: "namespaced (only gitfaas's namespace) or clusterWide",
+    default: "namespaced",
+  },
+  {
+    flag: "body-limit",
+    description: "largest accepted request body, in bytes",
+    default: String(1024 * 1024),
+  },
+  {
+    flag: "local-concurrency",
+    description: "local runtime: runs at once; more wait their turn",
+    default: "4",
+  },
+  {
+    flag: "local-inherit-env",
+    description: "local runtime: space-separated variables lambdas inherit from gitfaas's environment",
+    default: "PATH HOME LANG LC_ALL TZ TMPDIR PYENV_ROOT PYENV_VERSION",
+  },
+  { flag: "log-level", description: "debug, info, warn or error", default: "info" },
+  { flag: "git-username", description: "HTTP username for the repository" },
+  {
+    flag: "git-token-file",
+    description: "file holding the HTTP token (or set GITFAAS_GIT_TOKEN); never a flag value",
+  },
+  { flag: "ssh-key-file", description: "SSH private key for the repository" },
+  { flag: "ssh-known-hosts-file", description: "known_hosts file for the git server" },
+  { flag: "strict-host-key-checking", description: "yes or no", default: "yes" },
+];
+
+export function envName(flag: string): string {
+  return `GITFAAS_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+function invalid(flag: string, message: string): GitfaasError {
+  return new GitfaasError("INVALID_SETTING", `--${flag} (${envName(flag)}): ${message}`, { setting: flag });
+}
+
+function integer(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(text.trim())) throw invalid(flag, `'${text}' is not a whole number`);
+  const value = Number(text);
+  if (value < min || value > max) throw invalid(flag, `${value} is outside ${min}..${max}`);
+  return value;
+}
+
+function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
+  const found = allowed.find((value) => value.toLowerCase() === text.trim().toLowerCase());
+  if (!found) throw invalid(flag, `'${text}' is not one of ${allowed.join(", ")}`);
+  return found;
+}
+
+/** Polling intervals as the original took them (a bare number is minutes), plus s/m/h suffixes. */
+export function parseDuration(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw invalid(flag, `'${text}' is not a duration like 30s, 5m or 1h`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? "m"] ?? 60_000;
+  const ms = Number(match[1]) * unit;
+  if (!(ms >= 1000)) throw invalid(flag, `'${text}' is shorter than one second`);
+  return ms;
+}
+
+/**
+ * Merges flag values with GITFAAS_* variables (a flag wins) and defaults, and validates them all.
+ * `values` is keyed by flag name.
+ */
+export function parseSettings(
+  values: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): Settings {
+  const get = (flag: string): string | undefined => {
+    const given = values[flag] ?? env[envName(flag)];
+    if (given !== undefined && given !== "") return given;
+    return SERVE_SETTINGS.find((spec) => spec.flag === flag)?.default;
+  };
+  const required = (flag: string): string => {
+    const value = get(flag);
+    if (value === undefined) throw invalid(flag, "is required");
+    return value;
+  };
+  const words = (flag: string): string[] => (get(flag) ?? "").split(/[\s,]+/).filter(Boolean);
+
+  const port = integer("port", required("port"), 0, 65535);
+  const host = required("host");
+  const publicUrl = get("public-url")?.replace(/\/+$/, "");
+  if (publicUrl !== undefined && !URL.canParse(publicUrl))
+    throw invalid("public-url", `'${publicUrl}' is not a URL`);
+
+  const tokenFile = get("git-token-file");
+  let token = env.GITFAAS_GIT_TOKEN || undefined;
+  if (tokenFile !== undefined) {
+    try {
+      token = readFileSync(tokenFile, "utf8").trim();
+    } catch (error) {
+      throw invalid(
+        "git-token-file",
+        `cannot read the token file: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      );
+    }
+  }
+
+  const inherit = words("local-inherit-env");
+  const hostEnvNames = inherit.filter((name) => !/TOKEN|PASSWORD|SECRET|KEY/i.test(name));
+  if (hostEnvNames.length !== inherit.length) {
+    throw invalid("local-inherit-env", "refuses names that look like secrets (TOKEN, PASSWORD, SECRET, KEY)");
+  }
+
+  const repo = required("repo");
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(repo)) {
+    // A token inside the URL would end up in argv, logs and .git/config.
+    throw invalid(
+      "repo",
+      "must not carry a password or token; use --git-username with GITFAAS_GIT_TOKEN or --git-token-file",
+    );
+  }
+
+  return {
+    repo,
+    branch: required("branch"),
+    configPath: required("config-path"),
+    pollIntervalMs: parseDuration("poll-interval", required("poll-interval")),
+    port,
+    host,
+    publicUrl,
+    dataDir: resolve(required("data-dir")),
+    runtime: oneOf("runtime", required("runtime"), ["local"] as const),
+    expirationSeconds: integer("expiration", required("expiration"), 1),
+    bannedKinds: words("banned-kinds"),
+    namespace: required("namespace"),
+    scope: oneOf("scope", required("scope"), ["namespaced", "clusterWide"] as const),
+    bodyLimitBytes: integer("body-limit", required("body-limit"), 1),
+    localConcurrency: integer("local-concurrency", required("local-concurrency"), 1, 1024),
+    localInheritEnv: hostEnvNames,
+    logLevel: oneOf("log-level", required("log-level"), [
+      "debug",
+      "info",
+      "warn",
+      "error",
+      "silent",
+    ] as const),
+    git: {
+      username: get("git-username"),
+      token,
+      sshKeyFile: get("ssh-key-file"),
+      knownHostsFile: get("ssh-known-hosts-file"),
+      strictHostKeyChecking:
+        oneOf("strict-host-key-checking", required("strict-host-key-checking"), ["yes", "no"] as const) ===
+        "yes",
+    },
+  };
+}
