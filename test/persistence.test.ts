@@ -1,0 +1,43 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
+import { http, nodeJob, respondWith, startServer, tempDir, writeTree } from "./support/gitfaas-fixture.js";
+
+const repo = await tempDir("repo");
+await writeTree(repo, {
+  "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["echo.yaml"] }] }),
+  "echo.yaml": nodeJob("echo", respondWith('"got " + payload')),
+});
+after(() => rm(repo, { recursive: true, force: true }));
+
+test("a restart loses no request, status or response", async () => {
+  const dataDir = await tempDir("data");
+  after(() => rm(dataDir, { recursive: true, force: true }));
+  const first = await startServer({ repo }, { dataDir });
+  const published = await http(first.url, "POST", "/publish/echo", "before restart", "text/plain");
+  const requestUid = published.json.requestUid as string;
+  const before = await http(first.url, "GET", `/response/${requestUid}?wait=20`);
+  assert.notEqual((before.json.responses as (string | null)[])[0], null);
+  await first.close();
+
+  const second = await startServer({ repo }, { dataDir });
+  after(() => second.close());
+  const afterRestart = await http(second.url, "GET", `/response/${requestUid}`);
+  assert.equal(afterRestart.status, 200);
+  assert.deepEqual(afterRestart.json.responses, before.json.responses);
+  assert.equal(JSON.parse((afterRestart.json.functions as { response: string }[])[0]!.response), "got before restart");
+});
+
+test("requests and responses expire after --expiration seconds", async () => {
+  const server = await startServer({ repo, expiration: "1" });
+  after(() => server.cleanup());
+  const published = await http(server.url, "POST", "/publish/echo", "short-lived", "text/plain");
+  const requestUid = published.json.requestUid as string;
+  const fresh = await http(server.url, "GET", `/response/${requestUid}?wait=20`);
+  assert.equal(fresh.status, 200);
+  // The answer extends the life of its request by the expiration time from when it was posted.
+  await new Promise((resolve) => setTimeout(resolve, 2200));
+  const expired = await http(server.url, "GET", `/response/${requestUid}`);
+  assert.equal(expired.status, 404);
+  assert.equal(expired.json.code, "REQUEST_NOT_FOUND");
+});
