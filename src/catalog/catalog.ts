@@ -1,0 +1,206 @@
+import { LineCounter, isNode, parseDocument } from "yaml";
+import { GitfaasError, type ErrorCode } from "../errors/index.js";
+import { compileManifest, lintManifest, type CompiledManifest } from "../templating/index.js";
+import { normaliseRepoPath, readRepoFile } from "./paths.js";
+
+export interface Topic {
+  readonly name: string;
+  readonly manifests: readonly CompiledManifest[];
+}
+
+export interface Catalog {
+  readonly topics: ReadonlyMap<string, Topic>;
+  /** The config file, relative to the repository root and normalised. */
+  readonly configPath: string;
+}
+
+export interface LintProblem {
+  file: string;
+  line?: number;
+  message: string;
+}
+
+type Problem = LintProblem & { code: ErrorCode };
+
+/**
+ * Loads `configPath` (relative to `root`) and compiles every manifest it lists.
+ * Throws the first problem as CATALOG_INVALID, PATH_ESCAPE or MANIFEST_INVALID, "<file>:<line>: <reason>".
+ */
+export async function loadCatalog(root: string, configPath: string): Promise<Catalog> {
+  const { catalog, problems } = await inspect(root, configPath);
+  const first = problems[0];
+  if (first) {
+    throw new GitfaasError(first.code, formatProblem(first), {
+      file: first.file,
+      line: first.line,
+      reason: first.message,
+    });
+  }
+  return catalog;
+}
+
+/** Every problem of the catalog and its manifests, in the order the config lists them. */
+export async function lintCatalog(root: string, configPath: string): Promise<LintProblem[]> {
+  const { problems } = await inspect(root, configPath);
+  return problems.map(({ file, line, message }) =>
+    line === undefined ? { file, message } : { file, line, message },
+  );
+}
+
+export function formatProblem(problem: LintProblem): string {
+  return problem.line === undefined
+    ? `${problem.file}: ${problem.message}`
+    : `${problem.file}:${problem.line}: ${problem.message}`;
+}
+
+type ManifestOutcome =
+  { manifest: CompiledManifest } | { refused: { code: ErrorCode; reason: string } } | { invalid: true };
+
+async function inspect(root: string, configPath: string): Promise<{ catalog: Catalog; problems: Problem[] }> {
+  const problems: Problem[] = [];
+  const topics = new Map<string, Topic>();
+  const normalised = normaliseRepoPath(configPath);
+  if (!("path" in normalised)) {
+    problems.push({ code: normalised.code, file: configPath, message: normalised.reason });
+    return { catalog: { topics, configPath }, problems };
+  }
+  const file = normalised.path;
+  const catalog: Catalog = { topics, configPath: file };
+  const read = await readRepoFile(root, file);
+  if (!("text" in read)) {
+    problems.push({ code: read.code, file, message: read.reason });
+    return { catalog, problems };
+  }
+  const text = read.text.replace(/^\uFEFF/, "");
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    problems.push({
+      code: "CATALOG_INVALID",
+      file,
+      line: jsonErrorLine(text, message),
+      message: `invalid JSON: ${message}`,
+    });
+    return { catalog, problems };
+  }
+  const lineAt = locator(text);
+  const invalid = (location: readonly (string | number)[], message: string): void => {
+    problems.push({ code: "CATALOG_INVALID", file, line: lineAt(location), message });
+  };
+
+  if (
+    typeof config !== "object" ||
+    config === null ||
+    Array.isArray(config) ||
+    !Array.isArray((config as { topics?: unknown }).topics)
+  ) {
+    invalid(["topics"], 'expected {"topics": [{"name": "...", "configs": ["path.yaml"]}]}');
+    return { catalog, problems };
+  }
+  const manifests = new Map<string, ManifestOutcome>();
+  const names = new Set<string>();
+  const entries = (config as { topics: unknown[] }).topics;
+  for (const [index, entry] of entries.entries()) {
+    const at = ["topics", index];
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      invalid(at, `topics[${index}] must be an object with "name" and "configs"`);
+      continue;
+    }
+    const { name, configs } = entry as { name?: unknown; configs?: unknown };
+    let valid = true;
+    if (typeof name !== "string" || name === "") {
+      invalid([...at, "name"], `topics[${index}].name must be a non-empty string`);
+      valid = false;
+    } else if (names.has(name)) {
+      invalid([...at, "name"], `topic ${JSON.stringify(name)} is defined more than once`);
+      valid = false;
+    }
+    if (typeof name === "string") names.add(name);
+    if (!Array.isArray(configs) || configs.length === 0) {
+      invalid([...at, "configs"], `topics[${index}].configs must be a non-empty array of manifest paths`);
+      continue;
+    }
+    const compiled: CompiledManifest[] = [];
+    for (const [position, written] of configs.entries()) {
+      const where = [...at, "configs", position];
+      if (typeof written !== "string") {
+        invalid(where, `topics[${index}].configs[${position}] must be a string`);
+        valid = false;
+        continue;
+      }
+      const outcome = await manifestAt(root, written, manifests, problems);
+      if ("manifest" in outcome) {
+        compiled.push(outcome.manifest);
+        continue;
+      }
+      valid = false;
+      if ("refused" in outcome) {
+        problems.push({
+          code: outcome.refused.code,
+          file,
+          line: lineAt(where),
+          message: outcome.refused.reason,
+        });
+      }
+    }
+    if (valid && typeof name === "string")
+      topics.set(name, Object.freeze({ name, manifests: Object.freeze(compiled) }));
+  }
+  return { catalog, problems };
+}
+
+/** Reads and compiles a manifest once, however many topics list it; its own problems are reported once. */
+async function manifestAt(
+  root: string,
+  written: string,
+  cache: Map<string, ManifestOutcome>,
+  problems: Problem[],
+): Promise<ManifestOutcome> {
+  const normalised = normaliseRepoPath(written);
+  if (!("path" in normalised)) return { refused: { code: normalised.code, reason: normalised.reason } };
+  const cached = cache.get(normalised.path);
+  if (cached) return cached;
+  const read = await readRepoFile(root, normalised.path);
+  let outcome: ManifestOutcome;
+  if (!("text" in read)) {
+    outcome = { refused: { code: read.code, reason: read.reason } };
+  } else {
+    const manifestProblems = lintManifest(read.text, normalised.path);
+    if (manifestProblems.length > 0) {
+      for (const { line, message } of manifestProblems) {
+        problems.push({ code: "MANIFEST_INVALID", file: normalised.path, line, message });
+      }
+      outcome = { invalid: true };
+    } else {
+      outcome = { manifest: compileManifest(read.text, normalised.path) };
+    }
+  }
+  cache.set(normalised.path, outcome);
+  return outcome;
+}
+
+/** The line of the value at `location` in the config, or of its nearest ancestor that exists. */
+function locator(text: string): (location: readonly (string | number)[]) => number {
+  const lines = new LineCounter();
+  // JSON is YAML 1.2; parsing it again as YAML is only to learn where each value sits.
+  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: false });
+  return (location) => {
+    for (let length = location.length; length >= 0; length--) {
+      const node: unknown =
+        length === 0 ? document.contents : document.getIn(location.slice(0, length), true);
+      if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+    }
+    return 1;
+  };
+}
+
+/** V8 names a character offset ("at position 42"), sometimes the line too; messages want the line. */
+function jsonErrorLine(text: string, message: string): number {
+  const explicit = /\(line (\d+) column \d+\)/.exec(message);
+  if (explicit?.[1]) return Number(explicit[1]);
+  const position = /at position (\d+)/.exec(message);
+  const offset = position?.[1] ? Number(position[1]) : text.trimEnd().length;
+  return text.slice(0, offset).split("\n").length;
+}

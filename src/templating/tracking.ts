@@ -1,0 +1,64 @@
+import { createHash } from "node:crypto";
+import { isPlainObject, templatesOf, type KubeObject, type PlainObject } from "./kube.js";
+
+/** Label and annotation keys gitfaas puts on everything it applies, so objects can be traced to a request. */
+export const TRACKING = {
+  requestUid: "gitfaas.dev/request-uid",
+  functionId: "gitfaas.dev/function-id",
+  topic: "gitfaas.dev/topic",
+  functionUidAnnotation: "gitfaas.dev/function-uid",
+  topicAnnotation: "gitfaas.dev/topic",
+} as const;
+
+export interface Tracking {
+  requestUid: string;
+  functionUid: string;
+  topic: string;
+}
+
+/** `f-` + a UUID: the part of a function UID that fits a label value. */
+const FUNCTION_ID_LENGTH = 38;
+const LABEL_VALUE = /^(?:(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const MAX_LABEL_VALUE = 63;
+
+/** A topic as a label value: itself when Kubernetes accepts it, else a stable short digest of it. */
+export function topicLabelValue(topic: string): string {
+  if (topic.length <= MAX_LABEL_VALUE && LABEL_VALUE.test(topic)) return topic;
+  return createHash("sha256").update(topic, "utf8").digest("hex").slice(0, 16);
+}
+
+/**
+ * Copies of `objects` labelled and annotated with the request, function and topic, on the object and
+ * on its pod templates (so pods can be selected too). Ours win over user labels with the same key.
+ */
+export function addTracking(objects: KubeObject[], tracking: Tracking): KubeObject[] {
+  const labels = {
+    [TRACKING.requestUid]: tracking.requestUid,
+    [TRACKING.functionId]: tracking.functionUid.slice(0, FUNCTION_ID_LENGTH),
+    [TRACKING.topic]: topicLabelValue(tracking.topic),
+  };
+  const annotations = {
+    [TRACKING.functionUidAnnotation]: tracking.functionUid,
+    [TRACKING.topicAnnotation]: tracking.topic,
+  };
+  return objects.map((object) => {
+    const copy = structuredClone(object);
+    mark(copy, labels, annotations);
+    for (const template of templatesOf(copy)) mark(template, labels, annotations);
+    return copy;
+  });
+}
+
+function mark(
+  holder: PlainObject,
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+): void {
+  const metadata = isPlainObject(holder.metadata) ? holder.metadata : {};
+  holder.metadata = metadata;
+  metadata.labels = { ...(isPlainObject(metadata.labels) ? metadata.labels : {}), ...labels };
+  metadata.annotations = {
+    ...(isPlainObject(metadata.annotations) ? metadata.annotations : {}),
+    ...annotations,
+  };
+}
