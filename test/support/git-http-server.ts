@@ -67,7 +67,13 @@ export async function startGitHttpServer(options: {
   };
 }
 
-function runCgi(backend: string, projectRoot: string, user: string, req: IncomingMessage, res: ServerResponse): void {
+function runCgi(
+  backend: string,
+  projectRoot: string,
+  user: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   const url = new URL(req.url ?? "/", "http://localhost");
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -106,7 +112,12 @@ function runCgi(backend: string, projectRoot: string, user: string, req: Incomin
     head = Buffer.concat([head, chunk]);
     const crlf = head.indexOf("\r\n\r\n");
     const lf = head.indexOf("\n\n");
-    const end = crlf !== -1 && (lf === -1 || crlf < lf) ? { at: crlf, size: 4 } : lf !== -1 ? { at: lf, size: 2 } : undefined;
+    const end =
+      crlf !== -1 && (lf === -1 || crlf < lf)
+        ? { at: crlf, size: 4 }
+        : lf !== -1
+          ? { at: lf, size: 2 }
+          : undefined;
     if (end === undefined) return;
     let status = 200;
     let statusText = "OK";

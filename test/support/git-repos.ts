@@ -65,7 +65,10 @@ export class TestRepo {
   }
 
   /** Applies `files` on `branch` (created from the current state if new), commits, pushes; returns the sha. */
-  async commit(files: Readonly<Record<string, FileChange>>, options: { branch?: string; message?: string } = {}): Promise<string> {
+  async commit(
+    files: Readonly<Record<string, FileChange>>,
+    options: { branch?: string; message?: string } = {},
+  ): Promise<string> {
     const branch = options.branch ?? "main";
     if (this.branches.size === 0) {
       await git(["checkout", "--quiet", "-B", branch], this.workDir);

@@ -1,0 +1,370 @@
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
+import type { Logger } from "../logging/index.js";
+import { authEnvironment, type GitAuth } from "./auth.js";
+import { GitRunner, scrub } from "./git-process.js";
+import {
+  copyPlainDir,
+  freshTempDir,
+  layoutFor,
+  pathExists,
+  publishSnapshot,
+  pruneSnapshots,
+  type Layout,
+} from "./snapshots.js";
+import { checkBranchSetting, checkRepoSetting, resolveSource, type RepoSource } from "./source.js";
+
+export interface GitSyncOptions<T> {
+  /** http(s)://, ssh://, git@host:path (scp-like), file://, or a local path (a git repository or a plain folder). */
+  repo: string;
+  branch: string;
+  /** Mirror and snapshots live under `<dataDir>/git/`. */
+  dataDir: string;
+  auth: GitAuth;
+  /** Validates a snapshot and builds what is served from it; throwing refuses this revision. */
+  load: (snapshotDir: string, revision: string) => Promise<T>;
+  logger: Logger;
+  /** The git executable; default `git`, looked up in `searchPath`. */
+  gitBinary?: string;
+  /** PATH given to git (and so to ssh and tar); default the usual system folders. */
+  searchPath?: string;
+  /** A git command running longer than this is killed; default two minutes. */
+  gitTimeoutMs?: number;
+}
+
+export interface Revision<T> {
+  /** Commit sha, or `dir-` + a content hash for a plain folder. */
+  readonly id: string;
+  readonly dir: string;
+  readonly loadedAt: Date;
+  readonly content: T;
+}
+
+export interface SyncStatus {
+  /** The revision being served. */
+  revision: string | null;
+  /** When a sync last ended with the served revision equal to the source's head. */
+  lastSyncAt: Date | null;
+  /** Why the last sync did not end that way; null once one does. */
+  lastError: { revision: string | null; code: string; message: string; at: Date } | null;
+}
+
+export interface SyncOutcome<T> {
+  served: Revision<T> | undefined;
+  refused?: { revision: string | null; code: string; message: string };
+}
+
+const DEFAULT_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_GIT_TIMEOUT_MS = 120_000;
+
+type Refusal = NonNullable<SyncOutcome<unknown>["refused"]>;
+
+/**
+ * Follows one branch of one repository (or one plain folder) and serves its newest revision that
+ * `load` accepts. Every revision is an immutable folder of its own, so whatever is reading the
+ * served one is never disturbed by the next sync.
+ */
+export class GitSync<T> {
+  private readonly layout: Layout;
+  private readonly logger: Logger;
+  private served: Revision<T> | undefined;
+  private previous: Revision<T> | undefined;
+  private lastSyncAt: Date | null = null;
+  private lastError: SyncStatus["lastError"] = null;
+  // A revision `load` refused: its content cannot change, so it is not extracted and loaded again.
+  private refusedRevision: { id: string; refusal: Refusal } | undefined;
+  private readonly listeners = new Set<(revision: Revision<T>) => void>();
+  private running: Promise<SyncOutcome<T>> | undefined;
+  private queued: Promise<SyncOutcome<T>> | undefined;
+  private tmpCleaned = false;
+  // The runner of the sync under way, kept for the extraction step that follows the fetch.
+  private currentRunner: GitRunner | undefined;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private pollGeneration = 0;
+
+  constructor(private readonly options: GitSyncOptions<T>) {
+    checkRepoSetting(options.repo);
+    checkBranchSetting(options.branch);
+    this.layout = layoutFor(options.dataDir);
+    this.logger = options.logger.child({ component: "gitops", repo: options.repo, branch: options.branch });
+  }
+
+  /**
+   * Fetches now. Calls never overlap: a call made while a sync runs waits for one fresh sync that
+   * starts after it, shared by every caller that arrived meanwhile. Never rejects for git or
+   * validation failures: those are reported in `refused` while the last good revision keeps serving.
+   */
+  sync(): Promise<SyncOutcome<T>> {
+    if (this.queued !== undefined) return this.queued;
+    if (this.running === undefined) return this.startSync();
+    this.queued = this.running.then(() => {
+      this.queued = undefined;
+      return this.startSync();
+    });
+    return this.queued;
+  }
+
+  current(): Revision<T> | undefined {
+    return this.served;
+  }
+
+  status(): SyncStatus {
+    return {
+      revision: this.served?.id ?? null,
+      lastSyncAt: this.lastSyncAt,
+      lastError: this.lastError === null ? null : { ...this.lastError },
+    };
+  }
+
+  /** Syncs every `intervalMs`, counted from the end of one sync to the start of the next. */
+  startPolling(intervalMs: number): void {
+    if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+      throw new GitfaasError(
+        "INVALID_SETTING",
+        `poll interval must be a positive number of ms, got ${intervalMs}`,
+      );
+    }
+    this.stopPolling();
+    const generation = this.pollGeneration;
+    const schedule = (): void => {
+      this.pollTimer = setTimeout(() => {
+        this.pollTimer = undefined;
+        void this.sync().then(() => {
+          if (generation === this.pollGeneration) schedule();
+        });
+      }, intervalMs);
+    };
+    schedule();
+  }
+
+  /** Stops polling and waits for any sync under way. */
+  async stop(): Promise<void> {
+    this.stopPolling();
+    await (this.queued ?? this.running);
+  }
+
+  onChange(listener: (revision: Revision<T>) => void): () => void {
+    // Wrapped so that the same function registered twice is called twice and removed independently.
+    const entry = (revision: Revision<T>): void => listener(revision);
+    this.listeners.add(entry);
+    return () => {
+      this.listeners.delete(entry);
+    };
+  }
+
+  private stopPolling(): void {
+    this.pollGeneration += 1;
+    if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  private startSync(): Promise<SyncOutcome<T>> {
+    const run = this.syncOnce().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async syncOnce(): Promise<SyncOutcome<T>> {
+    let revision: string | null = null;
+    try {
+      await this.prepareLayout();
+      const source = await resolveSource(this.options.repo);
+      const candidate =
+        source.kind === "dir" ? await this.snapshotPlainDir(source.path) : await this.snapshotGitHead(source);
+      revision = candidate.id;
+      if (candidate.id === this.served?.id) return this.upToDate();
+      if (this.refusedRevision?.id === candidate.id) return this.refuse(this.refusedRevision.refusal, false);
+
+      const dir = candidate.dir ?? (await this.materialiseCommit(candidate.id));
+      let content: T;
+      try {
+        content = await this.options.load(dir, candidate.id);
+      } catch (error) {
+        const refusal = this.refusalFor(candidate.id, error);
+        this.refusedRevision = { id: candidate.id, refusal };
+        await this.dropUnservedSnapshot(candidate.id);
+        return this.refuse(refusal, true);
+      }
+      return await this.serve({ id: candidate.id, dir, loadedAt: new Date(), content });
+    } catch (error) {
+      return this.refuse(this.refusalFor(revision, error), true);
+    }
+  }
+
+  private async prepareLayout(): Promise<void> {
+    if (!this.tmpCleaned) {
+      // Half-written snapshots of a previous process that stopped mid-sync.
+      await rm(this.layout.tmp, { recursive: true, force: true });
+      this.tmpCleaned = true;
+    }
+    await mkdir(this.layout.snapshots, { recursive: true });
+    await mkdir(this.layout.tmp, { recursive: true });
+    await mkdir(this.layout.home, { recursive: true });
+  }
+
+  /** Copies a plain folder; its id is the hash of the copy. `dir` is set: the snapshot is already in place. */
+  private async snapshotPlainDir(path: string): Promise<{ id: string; dir?: string }> {
+    const temp = await freshTempDir(this.layout);
+    try {
+      const id = await copyPlainDir(path, temp);
+      if (id === this.served?.id || id === this.refusedRevision?.id) {
+        await rm(temp, { recursive: true, force: true });
+        return { id };
+      }
+      const dir = join(this.layout.snapshots, id);
+      await publishSnapshot(temp, dir);
+      return { id, dir };
+    } catch (error) {
+      await rm(temp, { recursive: true, force: true });
+      throw new GitfaasError("GIT_FAILED", `copying ${path} failed: ${describeError(error)}`, { path });
+    }
+  }
+
+  /** Fetches the branch into the mirror and returns the commit it points at. */
+  private async snapshotGitHead(
+    source: Extract<RepoSource, { kind: "git" }>,
+  ): Promise<{ id: string; dir?: string }> {
+    const git = await this.runner(source);
+    const mirror = this.layout.mirror;
+    if (!(await pathExists(join(mirror, "HEAD")))) {
+      await rm(mirror, { recursive: true, force: true });
+      await git.run(["-c", "init.defaultBranch=main", "init", "--bare", "--quiet", mirror], "init");
+    }
+    const ref = `refs/heads/${this.options.branch}`;
+    await git.run(
+      [
+        `--git-dir=${mirror}`,
+        // Background gc would keep writing into the mirror after the sync has returned.
+        "-c",
+        "gc.autoDetach=false",
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--force",
+        "--end-of-options",
+        source.url,
+        `+${ref}:${ref}`,
+      ],
+      "fetch",
+    );
+    const sha = (
+      await git.run(
+        [`--git-dir=${mirror}`, "rev-parse", "--verify", "--quiet", `${ref}^{commit}`],
+        "rev-parse",
+      )
+    ).trim();
+    if (!/^[0-9a-f]{40,64}$/.test(sha)) {
+      throw new GitfaasError("GIT_FAILED", `branch ${this.options.branch} did not resolve to a commit`);
+    }
+    this.currentRunner = git;
+    return { id: sha };
+  }
+
+  private async materialiseCommit(sha: string): Promise<string> {
+    const dir = join(this.layout.snapshots, sha);
+    if (await pathExists(dir)) return dir;
+    const git = this.currentRunner;
+    if (git === undefined) throw new GitfaasError("INTERNAL", "no git runner for extraction");
+    const temp = await freshTempDir(this.layout);
+    try {
+      await git.extractCommit(this.layout.mirror, sha, temp);
+    } catch (error) {
+      await rm(temp, { recursive: true, force: true });
+      throw error;
+    }
+    await publishSnapshot(temp, dir);
+    return dir;
+  }
+
+  private async runner(source: Extract<RepoSource, { kind: "git" }>): Promise<GitRunner> {
+    const auth = this.options.auth;
+    const env: Record<string, string> = {
+      PATH: this.options.searchPath ?? DEFAULT_SEARCH_PATH,
+      HOME: this.layout.home,
+      // Messages in English: failures are classified by their text.
+      LC_ALL: "C",
+      GIT_TERMINAL_PROMPT: "0",
+      GIT_CONFIG_NOSYSTEM: "1",
+      GIT_CONFIG_GLOBAL: "/dev/null",
+      // No ext:: or other transports that run commands named by the URL.
+      GIT_ALLOW_PROTOCOL: "http:https:ssh:file",
+      ...(await authEnvironment(auth, source.transport, this.layout.root)),
+    };
+    return new GitRunner({
+      gitBinary: this.options.gitBinary ?? "git",
+      env,
+      secrets: this.secrets(),
+      timeoutMs: this.options.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
+    });
+  }
+
+  private secrets(): string[] {
+    const token = this.options.auth.token;
+    return token !== undefined && token !== "" ? [token] : [];
+  }
+
+  private upToDate(): SyncOutcome<T> {
+    this.lastSyncAt = new Date();
+    this.lastError = null;
+    this.refusedRevision = undefined;
+    this.logger.debug({ revision: this.served?.id }, "repository unchanged");
+    return { served: this.served };
+  }
+
+  private async serve(revision: Revision<T>): Promise<SyncOutcome<T>> {
+    const replaced = this.served;
+    // The single assignment that switches what current() returns.
+    this.served = Object.freeze(revision);
+    if (replaced !== undefined && replaced.id !== revision.id) this.previous = replaced;
+    this.lastSyncAt = new Date();
+    this.lastError = null;
+    this.refusedRevision = undefined;
+    this.logger.info({ revision: revision.id, previous: replaced?.id ?? null }, "serving new revision");
+    const keep = new Set([revision.id, ...(this.previous === undefined ? [] : [this.previous.id])]);
+    await pruneSnapshots(this.layout.snapshots, keep).catch((error: unknown) => {
+      this.logger.warn({ error: describeError(error) }, "could not delete old snapshots");
+    });
+    for (const listener of this.listeners) {
+      try {
+        listener(this.served);
+      } catch (error) {
+        this.logger.error({ error: this.scrub(describeError(error)) }, "revision listener failed");
+      }
+    }
+    return { served: this.served };
+  }
+
+  private refusalFor(revision: string | null, error: unknown): Refusal {
+    const code = isGitfaasError(error) ? error.code : "GIT_FAILED";
+    return { revision, code, message: this.scrub(describeError(error)) };
+  }
+
+  private refuse(refusal: Refusal, log: boolean): SyncOutcome<T> {
+    this.lastError = { ...refusal, at: new Date() };
+    if (log) {
+      this.logger.warn(
+        {
+          revision: refusal.revision,
+          code: refusal.code,
+          error: refusal.message,
+          serving: this.served?.id ?? null,
+        },
+        "revision refused; keeping the last good one",
+      );
+    }
+    return { served: this.served, refused: { ...refusal } };
+  }
+
+  private async dropUnservedSnapshot(id: string): Promise<void> {
+    if (id === this.served?.id || id === this.previous?.id) return;
+    await rm(join(this.layout.snapshots, id), { recursive: true, force: true });
+  }
+
+  private scrub(text: string): string {
+    return scrub(text, this.secrets());
+  }
+}

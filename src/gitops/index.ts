@@ -1,0 +1,9 @@
+export type { GitAuth } from "./auth.js";
+export {
+  GitSync,
+  type GitSyncOptions,
+  type Revision,
+  type SyncOutcome,
+  type SyncStatus,
+} from "./git-sync.js";
+export { parsePollInterval } from "./poll-interval.js";

@@ -1,0 +1,92 @@
+import { stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { GitfaasError } from "../errors/index.js";
+
+export type Transport = "http" | "ssh" | "file";
+
+/** Where revisions come from: a repository git fetches, or a plain folder copied as it is. */
+export type RepoSource =
+  | { readonly kind: "git"; readonly url: string; readonly transport: Transport }
+  | { readonly kind: "dir"; readonly path: string };
+
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+// git's own rule: a colon before any slash makes "host:path" an scp-like SSH address.
+const SCP_LIKE = /^[^/]*:/;
+
+/** Rejects repository settings that could never work or would put a secret where it must not be. */
+export function checkRepoSetting(repo: string): void {
+  if (repo.trim() === "") throw invalidRepo("the repository must not be empty");
+  if (repo.startsWith("-")) throw invalidRepo("the repository must not start with '-'");
+  if (/[\0\n\r]/.test(repo)) throw invalidRepo("the repository must not contain control characters");
+  // git's "<transport>::<address>" form reaches remote helpers such as ext::, which runs a command.
+  if (/^[a-z][a-z0-9+.-]*::/i.test(repo)) throw invalidRepo("'<transport>::' addresses are not supported");
+  const scheme = URL_SCHEME.exec(repo)?.[1]?.toLowerCase();
+  if (scheme === undefined) return;
+  if (!["http", "https", "ssh", "file"].includes(scheme)) {
+    throw invalidRepo(
+      `unsupported scheme '${scheme}': use http(s)://, ssh://, git@host:path, file:// or a path`,
+    );
+  }
+  if (scheme === "http" || scheme === "https") {
+    let url: URL;
+    try {
+      url = new URL(repo);
+    } catch {
+      throw invalidRepo("the repository URL cannot be parsed");
+    }
+    // A password in the URL would be stored in the mirror's config and shown in git's messages.
+    if (url.password !== "")
+      throw invalidRepo("the repository URL must not embed a password: pass it as the token");
+  }
+}
+
+/** Decides, at each sync, what kind of source the setting names (a local folder may change kind). */
+export async function resolveSource(repo: string): Promise<RepoSource> {
+  const scheme = URL_SCHEME.exec(repo)?.[1]?.toLowerCase();
+  if (scheme === "http" || scheme === "https") return { kind: "git", url: repo, transport: "http" };
+  if (scheme === "ssh") return { kind: "git", url: repo, transport: "ssh" };
+  if (scheme === "file") return { kind: "git", url: repo, transport: "file" };
+  if (SCP_LIKE.test(repo)) return { kind: "git", url: repo, transport: "ssh" };
+
+  const path = resolve(repo);
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined)
+    throw new GitfaasError("GIT_FAILED", `repository path ${path} does not exist`, { path });
+  if (!info.isDirectory())
+    throw new GitfaasError("GIT_FAILED", `repository path ${path} is not a directory`, { path });
+  if (await isGitRepositoryRoot(path)) return { kind: "git", url: path, transport: "file" };
+  return { kind: "dir", path };
+}
+
+async function isGitRepositoryRoot(path: string): Promise<boolean> {
+  if (await exists(join(path, ".git"))) return true;
+  // A bare repository: what `git init --bare` creates at the top level.
+  const [head, objects, refs] = await Promise.all(
+    ["HEAD", "objects", "refs"].map((name) => exists(join(path, name))),
+  );
+  return head === true && objects === true && refs === true;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}
+
+function invalidRepo(why: string): GitfaasError {
+  return new GitfaasError("INVALID_SETTING", `invalid repository setting: ${why}`, { setting: "repo" });
+}
+
+// Refspecs and ref names: anything outside this set is either invalid for git or would change the refspec's meaning.
+const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._/+-]+$/;
+
+export function checkBranchSetting(branch: string): void {
+  if (
+    !BRANCH_NAME.test(branch) ||
+    branch.endsWith("/") ||
+    branch.endsWith(".lock") ||
+    branch.startsWith("/")
+  ) {
+    throw new GitfaasError("INVALID_SETTING", `invalid branch name ${JSON.stringify(branch)}`, {
+      setting: "branch",
+    });
+  }
+}

@@ -1,0 +1,709 @@
+import { execFile } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { chmod, lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { GitfaasError, isGitfaasError } from "../src/errors/index.js";
+import {
+  GitSync,
+  parsePollInterval,
+  type GitAuth,
+  type GitSyncOptions,
+  type Revision,
+} from "../src/gitops/index.js";
+import type { Logger } from "../src/logging/index.js";
+import { git, TempDirs, TestRepo } from "./support/git-repos.js";
+import { startGitHttpServer, type GitHttpServer } from "./support/git-http-server.js";
+import { startSshd, type TestSshd } from "./support/sshd.js";
+
+const temps = new TempDirs();
+after(() => temps.cleanup());
+
+const NO_AUTH: GitAuth = { strictHostKeyChecking: true };
+
+interface Catalog {
+  readonly revision: string;
+  readonly topics: Record<string, string[]>;
+}
+
+/** Stands in for the catalog: config.json must be JSON with a `topics` object, or the revision is refused. */
+async function loadCatalog(dir: string, revision: string): Promise<Catalog> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
+  } catch (error) {
+    throw new GitfaasError("CATALOG_INVALID", `config.json is not valid: ${String(error)}`);
+  }
+  const topics = (parsed as { topics?: unknown }).topics;
+  if (typeof topics !== "object" || topics === null) throw new GitfaasError("CATALOG_INVALID", "no topics");
+  return { revision, topics: topics as Record<string, string[]> };
+}
+
+function config(topic: string): string {
+  return JSON.stringify({ topics: { [topic]: [`${topic}.yaml`] } });
+}
+
+function recordingLogger(lines: string[], bindings: Record<string, unknown> = {}): Logger {
+  const write =
+    (level: string) =>
+    (fields: object, message?: string): void => {
+      lines.push(JSON.stringify({ level, ...bindings, ...fields, message }));
+    };
+  return {
+    debug: write("debug"),
+    info: write("info"),
+    warn: write("warn"),
+    error: write("error"),
+    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
+  };
+}
+
+async function newSync(
+  repo: string,
+  overrides: Partial<GitSyncOptions<Catalog>> = {},
+): Promise<{ sync: GitSync<Catalog>; dataDir: string; logs: string[] }> {
+  const dataDir = await temps.make("gitfaas-data-");
+  const logs: string[] = [];
+  const sync = new GitSync<Catalog>({
+    repo,
+    branch: "main",
+    dataDir,
+    auth: NO_AUTH,
+    load: loadCatalog,
+    logger: recordingLogger(logs),
+    ...overrides,
+  });
+  return { sync, dataDir, logs };
+}
+
+/** Every file name, file content and symlink target under `root`, for searching a secret on disk. */
+async function everythingOnDisk(root: string): Promise<Buffer[]> {
+  const found: Buffer[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      found.push(Buffer.from(path));
+      if (entry.isSymbolicLink()) found.push(Buffer.from(await readlink(path)));
+      else if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) found.push(await readFile(path));
+    }
+  };
+  await walk(root);
+  return found;
+}
+
+/** A git wrapper that appends its argv to `logFile`, then runs the real git. */
+async function argvLoggingGit(dir: string): Promise<{ binary: string; logFile: string }> {
+  const logFile = join(dir, "argv.log");
+  const binary = join(dir, "git-wrapper.sh");
+  await writeFile(logFile, "");
+  await writeFile(binary, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${logFile}'\nexec git "$@"\n`, { mode: 0o755 });
+  return { binary, logFile };
+}
+
+async function waitFor<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("parsePollInterval", () => {
+  test("reads seconds, minutes, hours and milliseconds", () => {
+    assert.equal(parsePollInterval("30s"), 30_000);
+    assert.equal(parsePollInterval("5m"), 300_000);
+    assert.equal(parsePollInterval("1h"), 3_600_000);
+    assert.equal(parsePollInterval("250ms"), 250);
+    assert.equal(parsePollInterval(" 2M "), 120_000);
+  });
+
+  test("a bare number means minutes, as in the original", () => {
+    assert.equal(parsePollInterval("10"), 600_000);
+    assert.equal(parsePollInterval("1.5"), 90_000);
+  });
+
+  for (const text of ["0", "0s", "", "abc", "-5m", "5d", "5 minutes", "0.0001s", "1e3", "1000h"]) {
+    test(`refuses ${JSON.stringify(text)} with INVALID_SETTING`, () => {
+      assert.throws(
+        () => parsePollInterval(text),
+        (error: unknown) => isGitfaasError(error) && error.code === "INVALID_SETTING",
+      );
+    });
+  }
+});
+
+describe("GitSync settings", () => {
+  test("a password embedded in an HTTP URL is refused without being echoed", () => {
+    assert.throws(
+      () =>
+        new GitSync({
+          repo: "https://bob:hunter2-secret@example.invalid/r.git",
+          branch: "main",
+          dataDir: "/nonexistent",
+          auth: NO_AUTH,
+          load: loadCatalog,
+          logger: recordingLogger([]),
+        }),
+      (error: unknown) =>
+        isGitfaasError(error) &&
+        error.code === "INVALID_SETTING" &&
+        !error.message.includes("hunter2-secret"),
+    );
+  });
+
+  for (const branch of ["-x", "a..b", "a b", "refs:x", "x.lock", ""]) {
+    test(`branch ${JSON.stringify(branch)} is refused`, () => {
+      assert.throws(
+        () =>
+          new GitSync({
+            repo: "/tmp",
+            branch,
+            dataDir: "/nonexistent",
+            auth: NO_AUTH,
+            load: loadCatalog,
+            logger: recordingLogger([]),
+          }),
+        (error: unknown) => isGitfaasError(error) && error.code === "INVALID_SETTING",
+      );
+    });
+  }
+
+  test("ext:: and other command-running transports are refused", () => {
+    assert.throws(
+      () =>
+        new GitSync({
+          repo: "ext::sh -c touch% /tmp/pwned",
+          branch: "main",
+          dataDir: "/nonexistent",
+          auth: NO_AUTH,
+          load: loadCatalog,
+          logger: recordingLogger([]),
+        }),
+      (error: unknown) => isGitfaasError(error) && error.code === "INVALID_SETTING",
+    );
+  });
+});
+
+describe("GitSync over smart HTTP with basic auth", () => {
+  const USER = "alice";
+  const TOKEN = "tok-8f3a91c2-very-secret";
+  let server: GitHttpServer;
+  let repo: TestRepo;
+  let head: string;
+
+  before(async () => {
+    const root = await temps.make("gitfaas-http-");
+    repo = await TestRepo.create(root, "repo");
+    head = await repo.commit({ "config.json": config("hello"), "hello.yaml": "kind: Job\n" });
+    server = await startGitHttpServer({ projectRoot: root, username: USER, token: TOKEN });
+  });
+  after(() => server.close());
+
+  test("clones with username and token and serves the branch head", async () => {
+    const { sync } = await newSync(server.urlFor("repo.git"), {
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined);
+    assert.equal(outcome.served?.id, head);
+    assert.equal(sync.current()?.id, head);
+    assert.deepEqual(sync.current()?.content.topics, { hello: ["hello.yaml"] });
+    assert.equal(await readFile(join(sync.current()!.dir, "hello.yaml"), "utf8"), "kind: Job\n");
+    const status = sync.status();
+    assert.equal(status.revision, head);
+    assert.equal(status.lastError, null);
+    assert.ok(status.lastSyncAt instanceof Date);
+    assert.ok(
+      server.requests.some((request) => request.headers.authorization !== undefined),
+      "the server saw credentials",
+    );
+  });
+
+  test("a wrong token is GIT_AUTH_FAILED and neither token shows in the error", async () => {
+    const wrong = "tok-wrong-0000-also-secret";
+    const { sync, logs } = await newSync(server.urlFor("repo.git"), {
+      auth: { username: USER, token: wrong, strictHostKeyChecking: true },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.served, undefined);
+    assert.equal(outcome.refused?.code, "GIT_AUTH_FAILED");
+    assert.equal(sync.status().lastError?.code, "GIT_AUTH_FAILED");
+    assert.equal(sync.current(), undefined);
+    for (const text of [outcome.refused!.message, sync.status().lastError!.message, logs.join("\n")]) {
+      assert.ok(!text.includes(wrong), text);
+      assert.ok(!text.includes(TOKEN), text);
+    }
+  });
+
+  test("no token at all is GIT_AUTH_FAILED (git never prompts)", async () => {
+    const { sync } = await newSync(server.urlFor("repo.git"));
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused?.code, "GIT_AUTH_FAILED");
+  });
+
+  test("the token appears in no request URL, git argv, file under dataDir, log line or error", async () => {
+    const tools = await temps.make("gitfaas-argv-");
+    const wrapper = await argvLoggingGit(tools);
+    const requestsBefore = server.requests.length;
+    const { sync, dataDir, logs } = await newSync(server.urlFor("repo.git"), {
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+      gitBinary: wrapper.binary,
+    });
+    const first = await sync.sync();
+    assert.equal(first.served?.id, head);
+
+    // A failing sync with the same credentials: its error must be clean too.
+    const missing = new GitSync<Catalog>({
+      repo: server.urlFor("repo.git"),
+      branch: "no-such-branch",
+      dataDir,
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+      load: loadCatalog,
+      logger: recordingLogger(logs),
+      gitBinary: wrapper.binary,
+    });
+    const failed = await missing.sync();
+    assert.equal(failed.refused?.code, "GIT_FAILED");
+    assert.ok(!failed.refused!.message.includes(TOKEN));
+
+    const seen = server.requests.slice(requestsBefore);
+    assert.ok(seen.length > 0);
+    for (const request of seen) assert.ok(!request.url.includes(TOKEN), request.url);
+
+    const argv = await readFile(wrapper.logFile, "utf8");
+    assert.match(argv, /fetch/, "the wrapper saw the fetch");
+    assert.ok(!argv.includes(TOKEN), argv);
+
+    const mirrorConfig = await readFile(join(dataDir, "git", "mirror.git", "config"), "utf8");
+    assert.ok(!mirrorConfig.includes(TOKEN));
+    for (const content of await everythingOnDisk(dataDir)) {
+      assert.ok(!content.includes(TOKEN), "a file under dataDir holds the token");
+    }
+
+    assert.ok(logs.length > 0, "the logger was used");
+    assert.ok(!logs.join("\n").includes(TOKEN));
+  });
+
+  test("git stderr that echoes the token is scrubbed before it reaches errors and logs", async () => {
+    const tools = await temps.make("gitfaas-leaky-");
+    const leaky = join(tools, "leaky-git.sh");
+    // A misbehaving git that prints the secret it was given.
+    await writeFile(leaky, `#!/bin/sh\necho "fatal: cannot use $GITFAAS_GIT_TOKEN here" >&2\nexit 128\n`, {
+      mode: 0o755,
+    });
+    const { sync, logs } = await newSync(server.urlFor("repo.git"), {
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+      gitBinary: leaky,
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused?.code, "GIT_FAILED");
+    assert.match(outcome.refused!.message, /cannot use \*\*\* here/);
+    assert.ok(!sync.status().lastError!.message.includes(TOKEN));
+    assert.ok(!logs.join("\n").includes(TOKEN));
+  });
+});
+
+describe("GitSync over SSH", () => {
+  let sshd: TestSshd;
+  let repo: TestRepo;
+  let head: string;
+  let wrongKnownHosts: string;
+
+  before(async () => {
+    const root = await temps.make("gitfaas-ssh-");
+    sshd = await startSshd(join(root, "sshd"));
+    repo = await TestRepo.create(root, "repo");
+    head = await repo.commit({ "config.json": config("ssh"), "ssh.yaml": "kind: Job\n" });
+    // A known_hosts entry for the right address but another host's key: what a man in the middle looks like.
+    const impostor = await newKeyPair(join(root, "impostor_host_key"));
+    wrongKnownHosts = join(root, "wrong_known_hosts");
+    await writeFile(wrongKnownHosts, `[127.0.0.1]:${sshd.port} ${impostor}\n`);
+  });
+  after(() => sshd.close());
+
+  test("clones with a private key and known_hosts under strict host key checking", async () => {
+    const { sync } = await newSync(sshd.urlFor(repo.bareDir), {
+      auth: {
+        sshKeyFile: sshd.clientKeyFile,
+        knownHostsFile: sshd.knownHostsFile,
+        strictHostKeyChecking: true,
+      },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined, outcome.refused?.message);
+    assert.equal(outcome.served?.id, head);
+    assert.deepEqual(outcome.served?.content.topics, { ssh: ["ssh.yaml"] });
+  });
+
+  test("a host key not in known_hosts fails with GIT_AUTH_FAILED under strict checking", async () => {
+    const { sync } = await newSync(sshd.urlFor(repo.bareDir), {
+      auth: { sshKeyFile: sshd.clientKeyFile, knownHostsFile: wrongKnownHosts, strictHostKeyChecking: true },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.served, undefined);
+    assert.equal(outcome.refused?.code, "GIT_AUTH_FAILED", outcome.refused?.message);
+  });
+
+  test("the same wrong known_hosts is ignored when strict checking is off", async () => {
+    const { sync } = await newSync(sshd.urlFor(repo.bareDir), {
+      auth: { sshKeyFile: sshd.clientKeyFile, knownHostsFile: wrongKnownHosts, strictHostKeyChecking: false },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined, outcome.refused?.message);
+    assert.equal(outcome.served?.id, head);
+  });
+
+  test("a key the server does not authorise fails with GIT_AUTH_FAILED", async () => {
+    const dir = await temps.make("gitfaas-stranger-");
+    const stranger = join(dir, "stranger");
+    await newKeyPair(stranger);
+    const { sync } = await newSync(sshd.urlFor(repo.bareDir), {
+      auth: { sshKeyFile: stranger, knownHostsFile: sshd.knownHostsFile, strictHostKeyChecking: true },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused?.code, "GIT_AUTH_FAILED", outcome.refused?.message);
+  });
+
+  test("a key readable by others (as mounted from a Secret) is used through a private 0600 copy", async () => {
+    const dir = await temps.make("gitfaas-openkey-");
+    const openKey = join(dir, "key");
+    await writeFile(openKey, await readFile(sshd.clientKeyFile));
+    await chmod(openKey, 0o644);
+    const { sync, dataDir } = await newSync(sshd.urlFor(repo.bareDir), {
+      auth: { sshKeyFile: openKey, knownHostsFile: sshd.knownHostsFile, strictHostKeyChecking: true },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined, outcome.refused?.message);
+    assert.equal(outcome.served?.id, head);
+    const copy = await stat(join(dataDir, "git", "ssh", "id_key"));
+    assert.equal(copy.mode & 0o777, 0o600);
+    assert.equal((await stat(openKey)).mode & 0o777, 0o644, "the original is left alone");
+  });
+});
+
+/** A fresh ed25519 key pair at `file`; returns the public key as `type base64`. */
+async function newKeyPair(file: string): Promise<string> {
+  await new Promise<void>((resolve, reject) =>
+    execFile("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file], (error) =>
+      error ? reject(error) : resolve(),
+    ),
+  );
+  return (await readFile(`${file}.pub`, "utf8")).trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
+describe("GitSync following a repository", () => {
+  let root: string;
+  before(async () => {
+    root = await temps.make("gitfaas-follow-");
+  });
+
+  async function freshRepo(name: string): Promise<{ repo: TestRepo; first: string }> {
+    const repo = await TestRepo.create(root, name);
+    const first = await repo.commit({ "config.json": config("one"), "one.yaml": "kind: Job\n" });
+    return { repo, first };
+  }
+
+  test("follows a branch other than main", async () => {
+    const { repo, first } = await freshRepo("branches");
+    const release = await repo.commit({ "config.json": config("release") }, { branch: "release" });
+    const { sync } = await newSync(repo.bareDir, { branch: "release" });
+    const outcome = await sync.sync();
+    assert.equal(outcome.served?.id, release);
+    assert.notEqual(release, first);
+    assert.deepEqual(outcome.served?.content.topics, { release: ["release.yaml"] });
+  });
+
+  test("a branch that does not exist is GIT_FAILED", async () => {
+    const { repo } = await freshRepo("nobranch");
+    const { sync } = await newSync(repo.bareDir, { branch: "nope" });
+    const outcome = await sync.sync();
+    assert.equal(outcome.served, undefined);
+    assert.equal(outcome.refused?.code, "GIT_FAILED");
+    assert.equal(sync.status().lastError?.code, "GIT_FAILED");
+  });
+
+  test("a file:// URL is fetched with git", async () => {
+    const { repo, first } = await freshRepo("fileurl");
+    const { sync } = await newSync(`file://${repo.bareDir}`);
+    assert.equal((await sync.sync()).served?.id, first);
+  });
+
+  test("a new commit is picked up by sync(), onChange fires, and only current + previous snapshots stay", async () => {
+    const { repo, first } = await freshRepo("newcommit");
+    const { sync, dataDir } = await newSync(repo.bareDir);
+    const changes: Revision<Catalog>[] = [];
+    sync.onChange((revision) => changes.push(revision));
+    assert.equal((await sync.sync()).served?.id, first);
+    const firstDir = sync.current()!.dir;
+
+    const second = await repo.commit({ "config.json": config("two") });
+    const outcome = await sync.sync();
+    assert.equal(outcome.served?.id, second);
+    assert.equal(sync.current()?.id, second);
+    assert.deepEqual(sync.current()?.content, { revision: second, topics: { two: ["two.yaml"] } });
+    assert.equal(sync.current()?.dir, join(dataDir, "git", "snapshots", second));
+    // The previous snapshot is untouched: a reader still using it sees the old files.
+    assert.equal(await readFile(join(firstDir, "config.json"), "utf8"), config("one"));
+
+    const third = await repo.commit({ "config.json": config("three") });
+    await sync.sync();
+    assert.deepEqual(
+      changes.map((revision) => revision.id),
+      [first, second, third],
+    );
+    const snapshots = (await readdir(join(dataDir, "git", "snapshots"))).sort();
+    assert.deepEqual(snapshots, [second, third].sort());
+  });
+
+  test("an unchanged repository keeps the revision, fires nothing, and refreshes lastSyncAt", async () => {
+    const { repo, first } = await freshRepo("unchanged");
+    let loads = 0;
+    const { sync } = await newSync(repo.bareDir, {
+      load: (dir, revision) => {
+        loads += 1;
+        return loadCatalog(dir, revision);
+      },
+    });
+    await sync.sync();
+    const firstRevision = sync.current();
+    const firstSyncAt = sync.status().lastSyncAt!;
+    let fired = 0;
+    sync.onChange(() => (fired += 1));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const outcome = await sync.sync();
+    assert.equal(outcome.served, firstRevision, "the very same revision object");
+    assert.equal(outcome.served?.id, first);
+    assert.equal(fired, 0);
+    assert.equal(loads, 1);
+    assert.ok(sync.status().lastSyncAt!.getTime() > firstSyncAt.getTime());
+  });
+
+  test("an invalid commit is refused, the last good one keeps serving, a later good commit clears the error", async () => {
+    const { repo, first } = await freshRepo("refuse");
+    let loads = 0;
+    const { sync, dataDir } = await newSync(repo.bareDir, {
+      load: (dir, revision) => {
+        loads += 1;
+        return loadCatalog(dir, revision);
+      },
+    });
+    const changes: string[] = [];
+    sync.onChange((revision) => changes.push(revision.id));
+    await sync.sync();
+    const good = sync.current()!;
+
+    const broken = await repo.commit({ "config.json": "{ not json" });
+    const refused = await sync.sync();
+    assert.equal(refused.served, good);
+    assert.equal(refused.refused?.code, "CATALOG_INVALID");
+    assert.equal(refused.refused?.revision, broken);
+    assert.equal(sync.current(), good);
+    const status = sync.status();
+    assert.equal(status.revision, first);
+    assert.equal(status.lastError?.code, "CATALOG_INVALID");
+    assert.equal(status.lastError?.revision, broken);
+    assert.match(status.lastError!.message, /config\.json is not valid/);
+    assert.ok(status.lastError?.at instanceof Date);
+    assert.deepEqual(changes, [first]);
+    assert.equal(await readFile(join(good.dir, "config.json"), "utf8"), config("one"));
+    assert.ok(
+      !(await readdir(join(dataDir, "git", "snapshots"))).includes(broken),
+      "refused snapshot removed",
+    );
+
+    // The same refused commit again: still refused, not loaded again.
+    const again = await sync.sync();
+    assert.equal(again.refused?.code, "CATALOG_INVALID");
+    assert.equal(loads, 2);
+
+    const fixed = await repo.commit({ "config.json": config("fixed") });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined);
+    assert.equal(outcome.served?.id, fixed);
+    assert.equal(sync.status().lastError, null);
+    assert.deepEqual(changes, [first, fixed]);
+  });
+
+  test("a plain Error from load is reported as GIT_FAILED", async () => {
+    const { repo } = await freshRepo("plainerror");
+    const { sync } = await newSync(repo.bareDir, {
+      load: () => Promise.reject(new Error("manifest escapes the repository")),
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.served, undefined);
+    assert.equal(outcome.refused?.code, "GIT_FAILED");
+    assert.equal(outcome.refused?.message, "manifest escapes the repository");
+  });
+
+  test("symlinks in a commit reach load as symlinks, so the catalog can refuse them", async () => {
+    const repo = await TestRepo.create(root, "symlinks");
+    await repo.commit({ "config.json": config("one"), "one.yaml": { symlink: "/etc/passwd" } });
+    let seen: string | undefined;
+    const { sync } = await newSync(repo.bareDir, {
+      load: async (dir, revision) => {
+        const info = await lstat(join(dir, "one.yaml"));
+        if (info.isSymbolicLink()) {
+          seen = await readlink(join(dir, "one.yaml"));
+          throw new GitfaasError("PATH_ESCAPE", "one.yaml is a symlink");
+        }
+        return loadCatalog(dir, revision);
+      },
+    });
+    const outcome = await sync.sync();
+    assert.equal(seen, "/etc/passwd");
+    assert.equal(outcome.refused?.code, "PATH_ESCAPE");
+  });
+
+  test("concurrent sync() calls never overlap; a call made during a sync gets a fresh one after it", async () => {
+    const { repo, first } = await freshRepo("concurrent");
+    const tools = await temps.make("gitfaas-argv-");
+    const wrapper = await argvLoggingGit(tools);
+    let active = 0;
+    let maxActive = 0;
+    const entered: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { sync } = await newSync(repo.bareDir, {
+      gitBinary: wrapper.binary,
+      load: async (dir, revision) => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        entered.push(revision);
+        if (revision === first) await gate;
+        active -= 1;
+        return loadCatalog(dir, revision);
+      },
+    });
+
+    const firstCall = sync.sync();
+    await waitFor("the first load", () => (entered.length > 0 ? true : undefined));
+    const second = await repo.commit({ "config.json": config("two") });
+    const secondCall = sync.sync();
+    const thirdCall = sync.sync();
+    release();
+    const [a, b, c] = await Promise.all([firstCall, secondCall, thirdCall]);
+    assert.equal(a.served?.id, first, "the first call saw the state when it started");
+    assert.equal(b.served?.id, second, "a call made during a sync sees commits pushed before it was made");
+    assert.equal(c.served?.id, second);
+    assert.equal(maxActive, 1);
+    assert.deepEqual(entered, [first, second]);
+    const fetches = (await readFile(wrapper.logFile, "utf8"))
+      .split("\n")
+      .filter((line) => / fetch /.test(line));
+    assert.equal(fetches.length, 2, "calls waiting together share one fresh sync");
+  });
+
+  test("polling picks up a new commit, and stop() ends it", async () => {
+    const { repo, first } = await freshRepo("polling");
+    const { sync } = await newSync(repo.bareDir);
+    await sync.sync();
+    assert.equal(sync.current()?.id, first);
+    const changed = new Promise<string>((resolve) => sync.onChange((revision) => resolve(revision.id)));
+    sync.startPolling(200);
+    try {
+      const second = await repo.commit({ "config.json": config("two") });
+      const picked = await Promise.race([
+        changed,
+        new Promise<string>((_, reject) =>
+          setTimeout(() => reject(new Error("polling never synced")), 10_000),
+        ),
+      ]);
+      assert.equal(picked, second);
+    } finally {
+      await sync.stop();
+    }
+    const servedAtStop = sync.current()?.id;
+    await repo.commit({ "config.json": config("three") });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(sync.current()?.id, servedAtStop, "no sync after stop()");
+  });
+
+  test("a local path that is a git repository is fetched with git, at its branch head", async () => {
+    const { repo, first } = await freshRepo("localgit");
+    const { sync } = await newSync(repo.bareDir);
+    assert.equal((await sync.sync()).served?.id, first);
+  });
+
+  test("a local non-bare git repository is fetched with git, not copied (uncommitted files are not served)", async () => {
+    const work = join(root, "worktree");
+    await git(["init", "--quiet", "--initial-branch=main", work]);
+    await writeFile(join(work, "config.json"), config("committed"));
+    await git(["add", "config.json"], work);
+    await git(["commit", "--quiet", "-m", "c"], work);
+    const sha = (await git(["rev-parse", "HEAD"], work)).trim();
+    await writeFile(join(work, "config.json"), config("uncommitted"));
+    const { sync } = await newSync(work);
+    const outcome = await sync.sync();
+    assert.equal(outcome.served?.id, sha);
+    assert.deepEqual(outcome.served?.content.topics, { committed: ["committed.yaml"] });
+  });
+});
+
+describe("GitSync serving a plain directory", () => {
+  test("copies the files (not .git), keeps symlinks as symlinks, ids by content", async () => {
+    const source = await temps.make("gitfaas-plain-");
+    await writeFile(join(source, "config.json"), config("plain"));
+    await mkdir(join(source, "manifests"));
+    await writeFile(join(source, "manifests", "job.yaml"), "kind: Job\n");
+    await symlink("../config.json", join(source, "manifests", "link.yaml"));
+    await mkdir(join(source, ".git-not-really"));
+    const { sync, dataDir } = await newSync(source);
+
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined, outcome.refused?.message);
+    const revision = outcome.served!;
+    assert.match(revision.id, /^dir-[0-9a-f]{64}$/);
+    assert.equal(revision.dir, join(dataDir, "git", "snapshots", revision.id));
+    assert.equal(await readFile(join(revision.dir, "manifests", "job.yaml"), "utf8"), "kind: Job\n");
+    const link = await lstat(join(revision.dir, "manifests", "link.yaml"));
+    assert.ok(link.isSymbolicLink());
+    assert.equal(await readlink(join(revision.dir, "manifests", "link.yaml")), "../config.json");
+
+    // Unchanged content: same id, same revision.
+    assert.equal((await sync.sync()).served, revision);
+
+    await writeFile(join(source, "manifests", "job.yaml"), "kind: Job\nmetadata: {}\n");
+    const changed = (await sync.sync()).served!;
+    assert.notEqual(changed.id, revision.id);
+    assert.match(changed.id, /^dir-[0-9a-f]{64}$/);
+
+    // Changing only a symlink's target changes the id too.
+    await import("node:fs/promises").then((fs) => fs.unlink(join(source, "manifests", "link.yaml")));
+    await symlink("/etc/passwd", join(source, "manifests", "link.yaml"));
+    const relinked = (await sync.sync()).served!;
+    assert.notEqual(relinked.id, changed.id);
+  });
+
+  test("a .git folder inside a plain directory that is not a repository root is skipped", async () => {
+    // A folder with .git is a repository root; here a sub-folder carries it, so the root stays plain.
+    const source = await temps.make("gitfaas-plain-");
+    await writeFile(join(source, "config.json"), config("plain"));
+    const { sync } = await newSync(source);
+    const before = (await sync.sync()).served!;
+    await writeFile(join(source, ".gitignore"), "x\n");
+    const after = (await sync.sync()).served!;
+    assert.notEqual(after.id, before.id, ".gitignore is content, only .git is skipped");
+  });
+
+  test("a missing path is refused with GIT_FAILED", async () => {
+    const { sync } = await newSync("/nonexistent/gitfaas/source");
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused?.code, "GIT_FAILED");
+    assert.equal(outcome.served, undefined);
+  });
+
+  test("an invalid plain directory is refused and a fixed one served", async () => {
+    const source = await temps.make("gitfaas-plain-");
+    await writeFile(join(source, "config.json"), "nope");
+    const { sync } = await newSync(source);
+    assert.equal((await sync.sync()).refused?.code, "CATALOG_INVALID");
+    await writeFile(join(source, "config.json"), config("ok"));
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined);
+    assert.deepEqual(outcome.served?.content.topics, { ok: ["ok.yaml"] });
+    assert.equal(sync.status().lastError, null);
+  });
+});
