@@ -1,7 +1,18 @@
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  unlink,
+  mkdir,
+  readFile,
+  readdir,
+  readlink,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { GitfaasError, isGitfaasError } from "../src/errors/index.js";
 import {
@@ -99,6 +110,10 @@ async function argvLoggingGit(dir: string): Promise<{ binary: string; logFile: s
   await writeFile(logFile, "");
   await writeFile(binary, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${logFile}'\nexec git "$@"\n`, { mode: 0o755 });
   return { binary, logFile };
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined)) !== undefined;
 }
 
 async function waitFor<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
@@ -345,6 +360,7 @@ describe("GitSync over SSH", () => {
     const outcome = await sync.sync();
     assert.equal(outcome.served, undefined);
     assert.equal(outcome.refused?.code, "GIT_AUTH_FAILED", outcome.refused?.message);
+    assert.match(outcome.refused!.message, /host key/i);
   });
 
   test("the same wrong known_hosts is ignored when strict checking is off", async () => {
@@ -365,6 +381,21 @@ describe("GitSync over SSH", () => {
     });
     const outcome = await sync.sync();
     assert.equal(outcome.refused?.code, "GIT_AUTH_FAILED", outcome.refused?.message);
+  });
+
+  test("key and known_hosts paths with spaces, quotes, backslashes and % reach ssh intact", async () => {
+    const dir = join(await temps.make("gitfaas-odd-"), `odd 'dir' "x" \\ 100%h`);
+    await mkdir(dir);
+    const key = join(dir, "my key");
+    await writeFile(key, await readFile(sshd.clientKeyFile), { mode: 0o600 });
+    const knownHosts = join(dir, "known hosts %d");
+    await writeFile(knownHosts, `${sshd.knownHostsLine}\n`);
+    const { sync } = await newSync(sshd.urlFor(repo.bareDir), {
+      auth: { sshKeyFile: key, knownHostsFile: knownHosts, strictHostKeyChecking: true },
+    });
+    const outcome = await sync.sync();
+    assert.equal(outcome.refused, undefined, outcome.refused?.message);
+    assert.equal(outcome.served?.id, head);
   });
 
   test("a key readable by others (as mounted from a Secret) is used through a private 0600 copy", async () => {
@@ -649,7 +680,10 @@ describe("GitSync serving a plain directory", () => {
     await mkdir(join(source, "manifests"));
     await writeFile(join(source, "manifests", "job.yaml"), "kind: Job\n");
     await symlink("../config.json", join(source, "manifests", "link.yaml"));
-    await mkdir(join(source, ".git-not-really"));
+    // A nested checkout's metadata is not content.
+    await mkdir(join(source, "manifests", "vendored", ".git"), { recursive: true });
+    await writeFile(join(source, "manifests", "vendored", ".git", "HEAD"), "ref: refs/heads/main\n");
+    await writeFile(join(source, "manifests", "vendored", "keep.yaml"), "kind: Pod\n");
     const { sync, dataDir } = await newSync(source);
 
     const outcome = await sync.sync();
@@ -661,8 +695,14 @@ describe("GitSync serving a plain directory", () => {
     const link = await lstat(join(revision.dir, "manifests", "link.yaml"));
     assert.ok(link.isSymbolicLink());
     assert.equal(await readlink(join(revision.dir, "manifests", "link.yaml")), "../config.json");
+    assert.equal(
+      await readFile(join(revision.dir, "manifests", "vendored", "keep.yaml"), "utf8"),
+      "kind: Pod\n",
+    );
+    assert.equal(await pathExists(join(revision.dir, "manifests", "vendored", ".git")), false);
 
-    // Unchanged content: same id, same revision.
+    // Changes inside a skipped .git do not make a new revision.
+    await writeFile(join(source, "manifests", "vendored", ".git", "HEAD"), "ref: refs/heads/other\n");
     assert.equal((await sync.sync()).served, revision);
 
     await writeFile(join(source, "manifests", "job.yaml"), "kind: Job\nmetadata: {}\n");
@@ -671,21 +711,21 @@ describe("GitSync serving a plain directory", () => {
     assert.match(changed.id, /^dir-[0-9a-f]{64}$/);
 
     // Changing only a symlink's target changes the id too.
-    await import("node:fs/promises").then((fs) => fs.unlink(join(source, "manifests", "link.yaml")));
+    await unlink(join(source, "manifests", "link.yaml"));
     await symlink("/etc/passwd", join(source, "manifests", "link.yaml"));
     const relinked = (await sync.sync()).served!;
     assert.notEqual(relinked.id, changed.id);
   });
 
-  test("a .git folder inside a plain directory that is not a repository root is skipped", async () => {
-    // A folder with .git is a repository root; here a sub-folder carries it, so the root stays plain.
+  test("the same content copied twice has the same id, in any data dir", async () => {
     const source = await temps.make("gitfaas-plain-");
     await writeFile(join(source, "config.json"), config("plain"));
-    const { sync } = await newSync(source);
-    const before = (await sync.sync()).served!;
+    const one = (await (await newSync(source)).sync.sync()).served!;
+    const two = (await (await newSync(source)).sync.sync()).served!;
+    assert.equal(one.id, two.id);
     await writeFile(join(source, ".gitignore"), "x\n");
-    const after = (await sync.sync()).served!;
-    assert.notEqual(after.id, before.id, ".gitignore is content, only .git is skipped");
+    const three = (await (await newSync(source)).sync.sync()).served!;
+    assert.notEqual(three.id, one.id, ".gitignore is content; only .git is skipped");
   });
 
   test("a missing path is refused with GIT_FAILED", async () => {

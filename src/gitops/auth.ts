@@ -47,7 +47,10 @@ async function httpEnvironment(auth: GitAuth, gitDir: string): Promise<Record<st
 async function sshCommand(auth: GitAuth, gitDir: string): Promise<string> {
   const parts = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30"];
   if (auth.sshKeyFile !== undefined && auth.sshKeyFile !== "") {
-    parts.push("-i", shellQuote(await usableKeyFile(auth.sshKeyFile, gitDir)), "-o", "IdentitiesOnly=yes");
+    const keyFile = await usableKeyFile(auth.sshKeyFile, gitDir);
+    // As an -o option rather than -i: ssh expands %-tokens of either, but `-i` is checked for existence
+    // before expansion, so a path holding % could be passed through neither escaped nor unescaped.
+    parts.push("-o", shellQuote(`IdentityFile=${sshOptionPath(keyFile)}`), "-o", "IdentitiesOnly=yes");
   }
   if (auth.strictHostKeyChecking) {
     const knownHosts =
@@ -57,7 +60,7 @@ async function sshCommand(auth: GitAuth, gitDir: string): Promise<string> {
       "-o",
       "StrictHostKeyChecking=yes",
       "-o",
-      `UserKnownHostsFile=${shellQuote(knownHosts)}`,
+      shellQuote(`UserKnownHostsFile=${sshOptionPath(knownHosts)}`),
       "-o",
       "GlobalKnownHostsFile=/dev/null",
     );
@@ -92,6 +95,14 @@ async function usableKeyFile(keyFile: string, gitDir: string): Promise<string> {
   await copyFile(keyFile, copy);
   await chmod(copy, 0o600);
   return copy;
+}
+
+/**
+ * ssh splits an option's value on spaces (UserKnownHostsFile takes a list) unless it is double-quoted,
+ * and expands %-tokens in file names: both are neutralised so that any path means itself.
+ */
+function sshOptionPath(path: string): string {
+  return `"${path.replaceAll("%", "%%").replace(/[\\"]/g, "\\$&")}"`;
 }
 
 /** Single-quotes a word for the POSIX shell git runs GIT_SSH_COMMAND with. */

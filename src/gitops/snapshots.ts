@@ -73,7 +73,7 @@ export async function pruneSnapshots(snapshotsDir: string, keep: ReadonlySet<str
 }
 
 /**
- * Copies a plain folder (skipping `.git`) into `targetDir` and returns the hash of what was copied:
+ * Copies a plain folder (skipping every `.git`) into `targetDir` and returns the hash of what was copied:
  * paths, file contents and executable bits, symlink targets. Symlinks are recreated as symlinks, never
  * followed, so the catalog can see and refuse them. Hashing the copy rather than the source means the
  * id always describes exactly the files served, even if the source changes during the copy.
@@ -92,7 +92,8 @@ export async function copyPlainDir(sourceDir: string, targetDir: string): Promis
       a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
     );
     for (const entry of entries) {
-      if (relative === "" && entry.name === ".git") continue;
+      // Nested checkouts (vendored repositories, submodules copied by hand) carry their own .git: not content.
+      if (entry.name === ".git") continue;
       const rel = relative === "" ? entry.name : `${relative}/${entry.name}`;
       const from = join(sourceDir, rel);
       const to = join(targetDir, rel);
