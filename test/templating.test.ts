@@ -337,6 +337,22 @@ describe("compileManifest refuses", () => {
     refusedAt(`${head}data: &loop\n  self: *loop\n`, 6, /alias/);
   });
 
+  it("an alias bomb, before expanding it", () => {
+    const levels = ["a: &l0 [x, x, x, x, x, x, x, x, x, x]"];
+    for (let level = 1; level < 10; level++) {
+      levels.push(
+        `${"abcdefghij"[level]}: &l${level} [${Array.from({ length: 10 }, () => `*l${level - 1}`).join(", ")}]`,
+      );
+    }
+    const source = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n${levels.map((line) => `  ${line}`).join("\n")}\n`;
+    const started = Date.now();
+    assert.throws(
+      () => compileManifest(source, "bomb.yaml"),
+      rejectsWith("MANIFEST_INVALID", (error) => assert.match(error.message, /aliases/)),
+    );
+    assert.ok(Date.now() - started < 2000, "refused quickly");
+  });
+
   it("and reports every problem through lintManifest", () => {
     const problems = lintManifest(
       "apiVersion: v1\nkind: {{K}}\nmetadata:\n  name: a\n  {{X}}: v\n",

@@ -1,6 +1,7 @@
 import { constants } from "node:fs";
 import { lstat, open } from "node:fs/promises";
 import path from "node:path";
+import { describeError } from "../errors/index.js";
 
 /** Why a repository path cannot be used: it leaves the repository, or it is simply not there. */
 export type PathRefusal = { readonly code: "PATH_ESCAPE" | "CATALOG_INVALID"; readonly reason: string };
@@ -42,7 +43,10 @@ export async function readRepoFile(root: string, relative: string): Promise<{ te
       if (isCode(error, "ENOENT") || isCode(error, "ENOTDIR")) {
         return { code: "CATALOG_INVALID", reason: `${JSON.stringify(relative)} does not exist` };
       }
-      throw error;
+      return {
+        code: "CATALOG_INVALID",
+        reason: `cannot read ${JSON.stringify(shown)}: ${describeError(error)}`,
+      };
     }
     if (stats.isSymbolicLink()) {
       return {
@@ -63,12 +67,16 @@ export async function readRepoFile(root: string, relative: string): Promise<{ te
   try {
     handle = await open(current, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
-    if (isCode(error, "ELOOP"))
+    if (isCode(error, "ELOOP")) {
       return {
         code: "PATH_ESCAPE",
         reason: `${JSON.stringify(relative)} is a symbolic link; links are not followed`,
       };
-    throw error;
+    }
+    return {
+      code: "CATALOG_INVALID",
+      reason: `cannot read ${JSON.stringify(relative)}: ${describeError(error)}`,
+    };
   }
   try {
     return { text: await handle.readFile("utf8") };
