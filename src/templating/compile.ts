@@ -258,7 +258,7 @@ class Compiler {
       return {
         type: "seq",
         items: node.items.map((item) =>
-          isPair(item) ? this.pairs([item], path, inner) : this.node(item, [...path, "[]"], inner),
+          isPair(item) ? this.pairs([item], [...path, "[]"], inner) : this.node(item, [...path, "[]"], inner),
         ),
       };
     }
