@@ -60,6 +60,13 @@ const DEFAULT_GIT_TIMEOUT_MS = 120_000;
 
 type Refusal = NonNullable<SyncOutcome<unknown>["refused"]>;
 
+/** The source's newest revision, before it is validated. */
+interface Candidate {
+  readonly id: string;
+  /** The snapshot folder, written on first call if it does not exist yet. */
+  readonly snapshot: () => Promise<string>;
+}
+
 /**
  * Follows one branch of one repository (or one plain folder) and serves its newest revision that
  * `load` accepts. Every revision is an immutable folder of its own, so whatever is reading the
@@ -78,8 +85,6 @@ export class GitSync<T> {
   private running: Promise<SyncOutcome<T>> | undefined;
   private queued: Promise<SyncOutcome<T>> | undefined;
   private tmpCleaned = false;
-  // The runner of the sync under way, kept for the extraction step that follows the fetch.
-  private currentRunner: GitRunner | undefined;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private pollGeneration = 0;
 
@@ -178,7 +183,7 @@ export class GitSync<T> {
       if (candidate.id === this.served?.id) return this.upToDate();
       if (this.refusedRevision?.id === candidate.id) return this.refuse(this.refusedRevision.refusal, false);
 
-      const dir = candidate.dir ?? (await this.materialiseCommit(candidate.id));
+      const dir = await candidate.snapshot();
       let content: T;
       try {
         content = await this.options.load(dir, candidate.id);
@@ -205,28 +210,26 @@ export class GitSync<T> {
     await mkdir(this.layout.home, { recursive: true });
   }
 
-  /** Copies a plain folder; its id is the hash of the copy. `dir` is set: the snapshot is already in place. */
-  private async snapshotPlainDir(path: string): Promise<{ id: string; dir?: string }> {
+  /** Copies a plain folder; its id is the hash of the copy, so the snapshot is in place before it is asked for. */
+  private async snapshotPlainDir(path: string): Promise<Candidate> {
     const temp = await freshTempDir(this.layout);
     try {
       const id = await copyPlainDir(path, temp);
       if (id === this.served?.id || id === this.refusedRevision?.id) {
         await rm(temp, { recursive: true, force: true });
-        return { id };
+        return { id, snapshot: () => Promise.resolve(join(this.layout.snapshots, id)) };
       }
       const dir = join(this.layout.snapshots, id);
       await publishSnapshot(temp, dir);
-      return { id, dir };
+      return { id, snapshot: () => Promise.resolve(dir) };
     } catch (error) {
       await rm(temp, { recursive: true, force: true });
       throw new GitfaasError("GIT_FAILED", `copying ${path} failed: ${describeError(error)}`, { path });
     }
   }
 
-  /** Fetches the branch into the mirror and returns the commit it points at. */
-  private async snapshotGitHead(
-    source: Extract<RepoSource, { kind: "git" }>,
-  ): Promise<{ id: string; dir?: string }> {
+  /** Fetches the branch into the mirror; the commit it points at is extracted only if it is asked for. */
+  private async snapshotGitHead(source: Extract<RepoSource, { kind: "git" }>): Promise<Candidate> {
     const git = await this.runner(source);
     const mirror = this.layout.mirror;
     if (!(await pathExists(join(mirror, "HEAD")))) {
@@ -260,15 +263,12 @@ export class GitSync<T> {
     if (!/^[0-9a-f]{40,64}$/.test(sha)) {
       throw new GitfaasError("GIT_FAILED", `branch ${this.options.branch} did not resolve to a commit`);
     }
-    this.currentRunner = git;
-    return { id: sha };
+    return { id: sha, snapshot: () => this.materialiseCommit(git, sha) };
   }
 
-  private async materialiseCommit(sha: string): Promise<string> {
+  private async materialiseCommit(git: GitRunner, sha: string): Promise<string> {
     const dir = join(this.layout.snapshots, sha);
     if (await pathExists(dir)) return dir;
-    const git = this.currentRunner;
-    if (git === undefined) throw new GitfaasError("INTERNAL", "no git runner for extraction");
     const temp = await freshTempDir(this.layout);
     try {
       await git.extractCommit(this.layout.mirror, sha, temp);
