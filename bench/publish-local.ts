@@ -7,7 +7,14 @@
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { http, nodeJob, respondWith, startServer, tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
+import {
+  http,
+  nodeJob,
+  respondWith,
+  startServer,
+  tempDir,
+  writeTree,
+} from "../test/support/gitfaas-fixture.js";
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 30);
@@ -95,7 +102,9 @@ try {
 
   const bareLambda = await timed(ROUND_TRIPS, 1, async () => {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, ["--input-type=module", "-e", "await Promise.resolve(0)"], { stdio: "ignore" });
+      const child = spawn(process.execPath, ["--input-type=module", "-e", "await Promise.resolve(0)"], {
+        stdio: "ignore",
+      });
       child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
     });
   });

@@ -28,14 +28,17 @@ before(async () => {
     "second.yaml": nodeJob("second", respondWith('"second:" + payload')),
     "param.yaml": nodeJob("param", ECHO, { PARAM: '"{{who}}"' }),
     "service.yaml": "apiVersion: v1\nkind: service\nmetadata:\n  name: svc\nspec:\n  ports: [{port: 80}]\n",
-    "other-namespace.yaml": nodeJob("other", ECHO).replace("metadata:\n", "metadata:\n  namespace: kube-system\n"),
-    "deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: {{replicas}}\n",
-    "fails.yaml": nodeJob("fails", "process.exit(4)").replace("backoffLimit: 0", "backoffLimit: 1"),
-    "by-url.yaml": nodeJob(
-      "by-url",
-      respondWith("await (await fetch(process.env.BODY_URL)).text()"),
-      { PAYLOAD: '""', BODY_URL: "{{PAYLOAD_URL}}" },
+    "other-namespace.yaml": nodeJob("other", ECHO).replace(
+      "metadata:\n",
+      "metadata:\n  namespace: kube-system\n",
     ),
+    "deployment.yaml":
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: {{replicas}}\n",
+    "fails.yaml": nodeJob("fails", "process.exit(4)").replace("backoffLimit: 0", "backoffLimit: 1"),
+    "by-url.yaml": nodeJob("by-url", respondWith("await (await fetch(process.env.BODY_URL)).text()"), {
+      PAYLOAD: '""',
+      BODY_URL: "{{PAYLOAD_URL}}",
+    }),
   });
   server = await startServer({ repo, "body-limit": String(512 * 1024) });
 });
@@ -79,7 +82,9 @@ test("every manifest of a topic runs; responses come back in apply order", async
     (published.applies as { path: string }[]).map((a) => a.path),
     ["echo.yaml", "second.yaml"],
   );
-  const decoded = (responses.responses as string[]).map((r) => JSON.parse(Buffer.from(r, "base64").toString()));
+  const decoded = (responses.responses as string[]).map((r) =>
+    JSON.parse(Buffer.from(r, "base64").toString()),
+  );
   assert.deepEqual(decoded[0], { payload: '{"n":1}', topic: "twice" });
   assert.equal(decoded[1], 'second:{"n":1}');
 });
@@ -156,7 +161,11 @@ test("a failing lambda is retried per backoffLimit and ends failed", async () =>
   assert.equal(fn.status, "failed");
   assert.equal(fn.attempts, 2);
   assert.match(fn.reason, /exited with code 4/);
-  const logs = await http(server.url, "GET", `/logs/${(responses.functions as { functionUid: string }[])[0]!.functionUid}`);
+  const logs = await http(
+    server.url,
+    "GET",
+    `/logs/${(responses.functions as { functionUid: string }[])[0]!.functionUid}`,
+  );
   assert.equal(logs.status, 200);
   assert.equal(logs.text.match(/attempt \d/g)?.length, 2);
 });

@@ -10,7 +10,10 @@ import { nodeJob, respondWith, tempDir, writeTree } from "./support/gitfaas-fixt
 const CLI = ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts")];
 
 function gitfaas(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [...CLI, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  const result = spawnSync(process.execPath, [...CLI, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -31,7 +34,9 @@ test("lint: problems are printed as file:line and exit non-zero", async () => {
   assert.equal(broken.code, 1);
   assert.match(broken.stderr, /bad\.yaml:\d+/);
 
-  await writeTree(repo, { "bad.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: x\n" });
+  await writeTree(repo, {
+    "bad.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: x\n",
+  });
   const banned = gitfaas(["lint", repo]);
   assert.equal(banned.code, 1);
   assert.match(banned.stderr, /bad\.yaml:\d+:.*ClusterRole/);
@@ -44,7 +49,20 @@ test("--help describes every command", () => {
     assert.match(result.stdout, /Usage: gitfaas/);
   }
   const serveHelp = gitfaas(["serve", "--help"]).stdout;
-  for (const flag of ["--repo", "--branch", "--config-path", "--poll-interval", "--port", "--host", "--data-dir", "--runtime", "--expiration", "--banned-kinds", "--namespace", "--scope"]) {
+  for (const flag of [
+    "--repo",
+    "--branch",
+    "--config-path",
+    "--poll-interval",
+    "--port",
+    "--host",
+    "--data-dir",
+    "--runtime",
+    "--expiration",
+    "--banned-kinds",
+    "--namespace",
+    "--scope",
+  ]) {
     assert.ok(serveHelp.includes(flag), `serve --help lacks ${flag}`);
   }
   assert.match(serveHelp, /GITFAAS_POLL_INTERVAL/);
@@ -57,9 +75,13 @@ test("serve (settings from GITFAAS_* variables), publish --wait, responses, logs
   after(() => rm(dataDir, { recursive: true, force: true }));
   await writeTree(repo, {
     "config.json": JSON.stringify({ topics: [{ name: "greet", configs: ["greet.yaml"] }] }),
-    "greet.yaml": nodeJob("greet", `console.log("greeting", process.env.NAME);\n${respondWith('"hello " + process.env.NAME + " / " + payload')}`, {
-      NAME: '"{{name}}"',
-    }),
+    "greet.yaml": nodeJob(
+      "greet",
+      `console.log("greeting", process.env.NAME);\n${respondWith('"hello " + process.env.NAME + " / " + payload')}`,
+      {
+        NAME: '"{{name}}"',
+      },
+    ),
   });
   const serve = spawn(process.execPath, [...CLI, "serve", "--data-dir", dataDir], {
     env: { ...process.env, GITFAAS_REPO: repo, GITFAAS_PORT: "0", GITFAAS_POLL_INTERVAL: "1h" },
@@ -77,7 +99,9 @@ test("serve (settings from GITFAAS_* variables), publish --wait, responses, logs
   }
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
 
-  const published = gitfaas(["publish", "greet", "-d", "from the cli", "-p", "name=ada", "--wait", "20"], { GITFAAS_URL: url });
+  const published = gitfaas(["publish", "greet", "-d", "from the cli", "-p", "name=ada", "--wait", "20"], {
+    GITFAAS_URL: url,
+  });
   assert.equal(published.code, 0, published.stderr);
   const answer = JSON.parse(published.stdout);
   assert.equal(JSON.parse(answer.functions[0].response), "hello ada / from the cli");

@@ -25,7 +25,10 @@ test("a restart loses no request, status or response", async () => {
   const afterRestart = await http(second.url, "GET", `/response/${requestUid}`);
   assert.equal(afterRestart.status, 200);
   assert.deepEqual(afterRestart.json.responses, before.json.responses);
-  assert.equal(JSON.parse((afterRestart.json.functions as { response: string }[])[0]!.response), "got before restart");
+  assert.equal(
+    JSON.parse((afterRestart.json.functions as { response: string }[])[0]!.response),
+    "got before restart",
+  );
 });
 
 test("requests and responses expire after --expiration seconds", async () => {

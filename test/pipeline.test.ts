@@ -44,5 +44,8 @@ test("the example pipeline: collect → uncompress → convert (two lambdas), re
   assert.equal(stats.step, "stats");
   assert.deepEqual(Object.keys(stats.stations), ["lyon", "oslo"]);
   assert.equal(stats.stations.oslo.days, 10);
-  assert.ok(stats.stations.oslo.min <= stats.stations.oslo.mean && stats.stations.oslo.mean <= stats.stations.oslo.max);
+  assert.ok(
+    stats.stations.oslo.min <= stats.stations.oslo.mean &&
+      stats.stations.oslo.mean <= stats.stations.oslo.max,
+  );
 });

@@ -8,7 +8,10 @@ import { http, nodeJob, respondWith, startServer, tempDir, writeTree } from "./s
 const repo = await tempDir("git-repo");
 after(() => rm(repo, { recursive: true, force: true }));
 const git = (...args: string[]) =>
-  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd: repo, encoding: "utf8" }).trim();
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], {
+    cwd: repo,
+    encoding: "utf8",
+  }).trim();
 
 git("init", "-q", "-b", "main");
 await writeTree(repo, {
@@ -52,22 +55,36 @@ test("the first commit is served from git", async () => {
 });
 
 test("an invalid commit is refused and the last good revision keeps serving", async () => {
-  await commitAndRefuse("broken json", () => writeTree(repo, { "config.json": "{ broken" }), "CATALOG_INVALID", /config\.json:1/);
+  await commitAndRefuse(
+    "broken json",
+    () => writeTree(repo, { "config.json": "{ broken" }),
+    "CATALOG_INVALID",
+    /config\.json:1/,
+  );
   await commitAndRefuse(
     "missing manifest",
-    () => writeTree(repo, { "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["gone.yaml"] }] }) }),
+    () =>
+      writeTree(repo, {
+        "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["gone.yaml"] }] }),
+      }),
     "CATALOG_INVALID",
     /gone\.yaml/,
   );
   await commitAndRefuse(
     "path escape",
-    () => writeTree(repo, { "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["../etc/passwd"] }] }) }),
+    () =>
+      writeTree(repo, {
+        "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["../etc/passwd"] }] }),
+      }),
     "PATH_ESCAPE",
     /\.\./,
   );
   await commitAndRefuse(
     "absolute path",
-    () => writeTree(repo, { "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["/etc/passwd"] }] }) }),
+    () =>
+      writeTree(repo, {
+        "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["/etc/passwd"] }] }),
+      }),
     "PATH_ESCAPE",
     /absolute/i,
   );
@@ -75,7 +92,9 @@ test("an invalid commit is refused and the last good revision keeps serving", as
     "symlink",
     async () => {
       await symlink("/etc/hostname", join(repo, "link.yaml"));
-      await writeTree(repo, { "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["link.yaml"] }] }) });
+      await writeTree(repo, {
+        "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["link.yaml"] }] }),
+      });
     },
     "PATH_ESCAPE",
     /symlink|symbolic/i,
@@ -84,7 +103,12 @@ test("an invalid commit is refused and the last good revision keeps serving", as
 
 test("a good commit after a refused one is served and clears the error", async () => {
   await writeTree(repo, {
-    "config.json": JSON.stringify({ topics: [{ name: "echo", configs: ["echo.yaml"] }, { name: "more", configs: ["echo.yaml"] }] }),
+    "config.json": JSON.stringify({
+      topics: [
+        { name: "echo", configs: ["echo.yaml"] },
+        { name: "more", configs: ["echo.yaml"] },
+      ],
+    }),
   });
   git("add", "-A");
   git("commit", "-qm", "v2");

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GitfaasError } from "../errors/index.js";
+import { parsePollInterval } from "../gitops/index.js";
 import type { LogLevel } from "../logging/index.js";
 
 /** Every setting of `gitfaas serve`, parsed and validated once at start-up. Nothing else reads the environment. */
@@ -141,16 +142,6 @@ function oneOf<T extends string>(flag: string, text: string, allowed: readonly T
   return found;
 }
 
-/** Polling intervals as the original took them (a bare number is minutes), plus s/m/h suffixes. */
-export function parseDuration(flag: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw invalid(flag, `'${text}' is not a duration like 30s, 5m or 1h`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? "m"] ?? 60_000;
-  const ms = Number(match[1]) * unit;
-  if (!(ms >= 1000)) throw invalid(flag, `'${text}' is shorter than one second`);
-  return ms;
-}
-
 /**
  * Merges flag values with GITFAAS_* variables (a flag wins) and defaults, and validates them all.
  * `values` is keyed by flag name.
@@ -209,7 +200,7 @@ export function parseSettings(
     repo,
     branch: required("branch"),
     configPath: required("config-path"),
-    pollIntervalMs: parseDuration("poll-interval", required("poll-interval")),
+    pollIntervalMs: parsePollInterval(required("poll-interval")),
     port,
     host,
     publicUrl,

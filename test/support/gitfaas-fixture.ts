@@ -23,7 +23,11 @@ export async function startServer(
 ): Promise<RunningGitfaas & { dataDir: string; cleanup: () => Promise<void> }> {
   const dataDir = options.dataDir ?? (await tempDir("data"));
   const settings = parseSettings({ port: "0", "data-dir": dataDir, "poll-interval": "1h", ...flags }, {});
-  const running = await startGitfaas(settings, { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" }, silentLogger());
+  const running = await startGitfaas(
+    settings,
+    { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
+    silentLogger(),
+  );
   return {
     ...running,
     dataDir,
@@ -35,7 +39,12 @@ export async function startServer(
 }
 
 /** A Job whose container is a node script; `script` runs as an ES module with top-level await. */
-export function nodeJob(name: string, script: string, env: Readonly<Record<string, string>> = {}, extra = ""): string {
+export function nodeJob(
+  name: string,
+  script: string,
+  env: Readonly<Record<string, string>> = {},
+  extra = "",
+): string {
   const envLines = Object.entries({ PAYLOAD: '"{{PAYLOAD}}"', FUNCTION_UID: '"{{FUNCTION_UID}}"', ...env })
     .map(([key, value]) => `            - name: ${key}\n              value: ${value}`)
     .join("\n");
