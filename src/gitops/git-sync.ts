@@ -92,7 +92,7 @@ export class GitSync<T> {
     checkRepoSetting(options.repo);
     checkBranchSetting(options.branch);
     this.layout = layoutFor(options.dataDir);
-    this.logger = options.logger.child({ component: "gitops", repo: options.repo, branch: options.branch });
+    this.logger = options.logger.child({ repo: options.repo, branch: options.branch });
   }
 
   /**
