@@ -6,7 +6,7 @@ import { Dispatcher } from "./dispatch/index.js";
 import { GitSync } from "./gitops/index.js";
 import { buildServer, type CatalogSource, type SourceState } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
-import { LocalRuntime, type Runtime } from "./runtime/index.js";
+import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import { SqliteStore, type Store } from "./store/index.js";
 
@@ -39,19 +39,32 @@ export async function startGitfaas(
     file: join(settings.dataDir, "store.db"),
     expirationSeconds: settings.expirationSeconds,
   });
-  const runtime = new LocalRuntime({
-    dataDir: settings.dataDir,
-    gitfaasUrl: publicUrl,
-    concurrency: settings.localConcurrency,
-    hostEnv,
-    logger: logger.child({ component: "runtime" }),
-  });
+  const runtimeLogger = logger.child({ component: "runtime" });
+  const kubernetes =
+    settings.runtime === "kubernetes"
+      ? new KubernetesRuntime({
+          kubeconfig: settings.kubeconfig,
+          namespace: settings.namespace,
+          watchAllNamespaces: settings.scope === "clusterWide",
+          logger: runtimeLogger,
+        })
+      : undefined;
+  const runtime: Runtime =
+    kubernetes ??
+    new LocalRuntime({
+      dataDir: settings.dataDir,
+      gitfaasUrl: publicUrl,
+      concurrency: settings.localConcurrency,
+      hostEnv,
+      logger: runtimeLogger,
+    });
   runtime.onStatus((report) => {
     store.updateStatus(report.functionUid, report).catch((error: unknown) => {
       logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
     });
   });
   await runtime.reconcile(await store.listUnfinished());
+  await kubernetes?.start();
 
   const sync = new GitSync<Catalog>({
     repo: settings.repo,

@@ -1,2 +1,7 @@
 export * from "./port.js";
 export { LocalRuntime, mapMountedPath, type LocalRuntimeOptions } from "./local/local-runtime.js";
+export {
+  KubernetesRuntime,
+  loadKubeConfig,
+  type KubernetesRuntimeOptions,
+} from "./kubernetes/kubernetes-runtime.js";

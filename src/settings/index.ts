@@ -16,7 +16,9 @@ export interface Settings {
   /** The URL lambdas use to reach this server (GITFAAS_URL, {{PAYLOAD_URL}}); unset: derived from the listening address. */
   readonly publicUrl: string | undefined;
   readonly dataDir: string;
-  readonly runtime: "local";
+  readonly runtime: "local" | "kubernetes";
+  /** Kubernetes runtime: a kubeconfig file; unset: in-cluster service account or the default kubeconfig. */
+  readonly kubeconfig: string | undefined;
   readonly expirationSeconds: number;
   readonly bannedKinds: readonly string[];
   readonly namespace: string;
@@ -78,7 +80,15 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     description: "folder for the store, git snapshots and local runs",
     default: ".gitfaas-data",
   },
-  { flag: "runtime", description: "where lambdas run: local", default: "local" },
+  {
+    flag: "runtime",
+    description: "where lambdas run: local (child processes) or kubernetes",
+    default: "local",
+  },
+  {
+    flag: "kubeconfig",
+    description: "kubernetes runtime: kubeconfig file (default: in-cluster, then ~/.kube/config)",
+  },
   { flag: "expiration", description: "seconds a request and its responses are kept", default: "172800" },
   {
     flag: "banned-kinds",
@@ -120,6 +130,17 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
   { flag: "ssh-known-hosts-file", description: "known_hosts file for the git server" },
   { flag: "strict-host-key-checking", description: "yes or no", default: "yes" },
 ];
+
+const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/** Inside a cluster, gitfaas's namespace is its pod's. */
+function podNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function envName(flag: string): string {
   return `GITFAAS_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -205,10 +226,11 @@ export function parseSettings(
     host,
     publicUrl,
     dataDir: resolve(required("data-dir")),
-    runtime: oneOf("runtime", required("runtime"), ["local"] as const),
+    runtime: oneOf("runtime", required("runtime"), ["local", "kubernetes"] as const),
+    kubeconfig: get("kubeconfig"),
     expirationSeconds: integer("expiration", required("expiration"), 1),
     bannedKinds: words("banned-kinds"),
-    namespace: required("namespace"),
+    namespace: get("namespace") ?? podNamespace() ?? "default",
     scope: oneOf("scope", required("scope"), ["namespaced", "clusterWide"] as const),
     bodyLimitBytes: integer("body-limit", required("body-limit"), 1),
     localConcurrency: integer("local-concurrency", required("local-concurrency"), 1, 1024),

@@ -1,0 +1,46 @@
+import { ApiException } from "@kubernetes/client-node";
+import { GitfaasError } from "../../errors/index.js";
+
+interface StatusBody {
+  message?: string;
+  reason?: string;
+}
+
+function parseStatus(body: unknown): StatusBody {
+  if (typeof body === "string") {
+    try {
+      return JSON.parse(body) as StatusBody;
+    } catch {
+      return { message: body };
+    }
+  }
+  return (body ?? {}) as StatusBody;
+}
+
+/** The API server's own words for why it refused, as a typed error; never a stack trace. */
+export function fromKubernetesError(error: unknown, what: string): GitfaasError {
+  if (error instanceof ApiException) {
+    const status = parseStatus(error.body);
+    const message = `${what}: the API server answered ${error.code}${status.reason ? ` ${status.reason}` : ""}: ${status.message ?? "no reason given"}`;
+    const code =
+      error.code === 403 || error.code === 401
+        ? "KUBERNETES_FORBIDDEN"
+        : error.code === 409
+          ? "KUBERNETES_CONFLICT"
+          : error.code === 422 || error.code === 400
+            ? "KUBERNETES_INVALID"
+            : error.code === 404
+              ? "KUBERNETES_NOT_FOUND"
+              : "KUBERNETES_FAILED";
+    return new GitfaasError(code, message, { status: error.code, reason: status.reason ?? null });
+  }
+  const cause = error as { code?: string; message?: string; cause?: { code?: string } };
+  const network = cause.code ?? cause.cause?.code;
+  if (network && /^E[A-Z]+/.test(network)) {
+    return new GitfaasError(
+      "KUBERNETES_UNREACHABLE",
+      `${what}: the API server cannot be reached (${network})`,
+    );
+  }
+  return new GitfaasError("KUBERNETES_FAILED", `${what}: ${cause.message ?? String(error)}`);
+}

@@ -1,0 +1,247 @@
+import {
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  VersionApi,
+  makeInformer,
+  type Informer,
+  type KubernetesObject,
+  type V1Job,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import type { Logger } from "../../logging/index.js";
+import { TRACKING } from "../../templating/index.js";
+import type {
+  AppliedObject,
+  ApplyOutcome,
+  FunctionLaunch,
+  Runtime,
+  StatusListener,
+  StatusReport,
+  UnfinishedFunction,
+} from "../port.js";
+import { fromKubernetesError } from "./errors.js";
+import { statusOfJob, statusOfPod } from "./status.js";
+
+export interface KubernetesRuntimeOptions {
+  /** A kubeconfig file; unset: the in-cluster service account, else the default kubeconfig. */
+  readonly kubeconfig: string | undefined;
+  /** gitfaas's own namespace: watched for status. */
+  readonly namespace: string;
+  /** Watch every namespace (clusterWide scope) rather than gitfaas's own. */
+  readonly watchAllNamespaces: boolean;
+  readonly logger: Logger;
+  /** Pause before a dropped watch is listed and watched again. */
+  readonly rewatchDelayMs?: number;
+}
+
+const FIELD_MANAGER = "gitfaas";
+const TRACKED_SELECTOR = TRACKING.functionId;
+
+export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
+  const config = new KubeConfig();
+  if (kubeconfig) config.loadFromFile(kubeconfig);
+  else config.loadFromDefault();
+  return config;
+}
+
+/**
+ * Applies rendered objects with server-side apply (field manager `gitfaas`), or creates them when
+ * their name comes from `generateName`; follows the Jobs and Pods carrying gitfaas's labels with
+ * list+watch, and turns what it sees into function statuses.
+ */
+export class KubernetesRuntime implements Runtime {
+  readonly name = "kubernetes";
+  private readonly config: KubeConfig;
+  private readonly objects: KubernetesObjectApi;
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+  private readonly version: VersionApi;
+  private readonly listeners: StatusListener[] = [];
+  private readonly informers: Informer<KubernetesObject>[] = [];
+  private closed = false;
+
+  constructor(private readonly options: KubernetesRuntimeOptions) {
+    this.config = loadKubeConfig(options.kubeconfig);
+    // One client set for the life of the process: one connection pool, no process per apply.
+    this.objects = KubernetesObjectApi.makeApiClient(this.config);
+    this.batch = this.config.makeApiClient(BatchV1Api);
+    this.core = this.config.makeApiClient(CoreV1Api);
+    this.version = this.config.makeApiClient(VersionApi);
+  }
+
+  onStatus(listener: StatusListener): void {
+    this.listeners.push(listener);
+  }
+
+  private report(report: StatusReport | undefined): void {
+    if (!report) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(report);
+      } catch (error) {
+        this.options.logger.error({ err: error, functionUid: report.functionUid }, "status listener failed");
+      }
+    }
+  }
+
+  async apply(launch: FunctionLaunch): Promise<ApplyOutcome> {
+    const applied: AppliedObject[] = [];
+    for (const object of launch.objects) {
+      const spec = object as unknown as KubernetesObject;
+      const label = `${object.kind} ${object.metadata.name ?? `${object.metadata.generateName ?? ""}*`}`;
+      try {
+        const result =
+          object.metadata.name === undefined && object.metadata.generateName !== undefined
+            ? await this.objects.create(spec, undefined, undefined, FIELD_MANAGER)
+            : await this.objects.patch(
+                spec,
+                undefined,
+                undefined,
+                FIELD_MANAGER,
+                true,
+                PatchStrategy.ServerSideApply,
+              );
+        applied.push({
+          kind: object.kind,
+          name: result.metadata?.name ?? object.metadata.name ?? "",
+          namespace: result.metadata?.namespace,
+        });
+      } catch (error) {
+        const done =
+          applied.length > 0
+            ? ` (already applied: ${applied.map((a) => `${a.kind}/${a.name}`).join(", ")})`
+            : "";
+        const failure = fromKubernetesError(error, `${launch.path}: ${label}`);
+        throw Object.assign(failure, { message: `${failure.message}${done}` });
+      }
+    }
+    if (!launch.objects.some((object) => object.kind === "Job" || object.kind === "Pod")) {
+      // Nothing runs to completion: once applied, the function is done.
+      this.report({
+        functionUid: launch.functionUid,
+        status: "succeeded",
+        attempts: 1,
+        startedAt: new Date(),
+        finishedAt: new Date(),
+      });
+    }
+    return {
+      objects: applied,
+      message: `applied ${applied.map((a) => `${a.kind}/${a.name}${a.namespace ? ` in ${a.namespace}` : ""}`).join(", ")}`,
+    };
+  }
+
+  /** Starts the watches; their first list also settles what changed while gitfaas was away. */
+  async start(): Promise<void> {
+    const { namespace, watchAllNamespaces } = this.options;
+    const jobsPath = watchAllNamespaces
+      ? "/apis/batch/v1/jobs"
+      : `/apis/batch/v1/namespaces/${namespace}/jobs`;
+    const podsPath = watchAllNamespaces ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`;
+    const jobs = makeInformer<V1Job>(
+      this.config,
+      jobsPath,
+      () =>
+        watchAllNamespaces
+          ? this.batch.listJobForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
+          : this.batch.listNamespacedJob({ namespace, labelSelector: TRACKED_SELECTOR }),
+      TRACKED_SELECTOR,
+    );
+    const pods = makeInformer<V1Pod>(
+      this.config,
+      podsPath,
+      () =>
+        watchAllNamespaces
+          ? this.core.listPodForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
+          : this.core.listNamespacedPod({ namespace, labelSelector: TRACKED_SELECTOR }),
+      TRACKED_SELECTOR,
+    );
+    this.follow(jobs, statusOfJob, "jobs");
+    this.follow(pods, statusOfPod, "pods");
+    await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
+  }
+
+  /** A first list that fails (API server not up yet) is retried rather than failing gitfaas's start. */
+  private async startWatch<T extends KubernetesObject>(informer: Informer<T>, what: string): Promise<void> {
+    try {
+      await informer.start();
+    } catch (error) {
+      if (this.closed) return;
+      this.options.logger.warn(
+        { err: fromKubernetesError(error, what).message },
+        "first list failed; retrying",
+      );
+      setTimeout(() => void this.startWatch(informer, what), this.options.rewatchDelayMs ?? 1000).unref();
+    }
+  }
+
+  private follow<T extends KubernetesObject>(
+    informer: Informer<T>,
+    toStatus: (object: T) => StatusReport | undefined,
+    what: string,
+  ): void {
+    this.informers.push(informer as unknown as Informer<KubernetesObject>);
+    const onObject = (object: T) => this.report(toStatus(object));
+    informer.on("add", onObject);
+    informer.on("update", onObject);
+    // A Job removed by ttlSecondsAfterFinished keeps the last status it was seen with.
+    informer.on("delete", onObject);
+    informer.on("error", (error: unknown) => {
+      if (this.closed) return;
+      this.options.logger.warn({ err: error, watch: what }, "watch dropped; listing and watching again");
+      setTimeout(() => {
+        if (!this.closed) void this.startWatch(informer, what);
+      }, this.options.rewatchDelayMs ?? 1000).unref();
+    });
+  }
+
+  async reconcile(_unfinished: readonly UnfinishedFunction[]): Promise<void> {
+    // The informers' first list reports every tracked Job and Pod that still exists.
+  }
+
+  async logs(functionUid: string): Promise<string | undefined> {
+    const functionId = functionUid.slice(0, 38);
+    const list = await this.core.listNamespacedPod({
+      namespace: this.options.namespace,
+      labelSelector: `${TRACKING.functionId}=${functionId}`,
+    });
+    if (list.items.length === 0) return undefined;
+    const parts: string[] = [];
+    for (const pod of list.items) {
+      for (const container of pod.spec?.containers ?? []) {
+        const header = `--- pod ${pod.metadata?.name} container ${container.name} ---\n`;
+        try {
+          const text = await this.core.readNamespacedPodLog({
+            name: pod.metadata?.name ?? "",
+            namespace: this.options.namespace,
+            container: container.name,
+          });
+          parts.push(header + text);
+        } catch (error) {
+          parts.push(`${header}(no output: ${fromKubernetesError(error, "logs").message})\n`);
+        }
+      }
+    }
+    return parts.join("");
+  }
+
+  async prune(_before: Date): Promise<void> {
+    // The cluster keeps (and garbage-collects) its own objects.
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.version.getCode();
+    } catch (error) {
+      throw fromKubernetesError(error, "ping");
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.informers.map((informer) => informer.stop()));
+  }
+}
