@@ -33,12 +33,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ["src/settings/**", "src/cli/**", "test/**", "bench/**", "scripts/**"],
+    files: ["src/settings/**", "src/cli/**", "test/**", "test-k8s/**", "bench/**", "scripts/**"],
     rules: { "no-restricted-properties": "off" },
   },
   {
     // Tests index into fixtures they built themselves; an assertion failing there is the test failing.
-    files: ["test/**", "bench/**"],
+    files: ["test/**", "test-k8s/**", "bench/**"],
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },
 );

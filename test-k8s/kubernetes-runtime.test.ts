@@ -1,0 +1,304 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { http, startServer, tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
+import {
+  apps,
+  batch,
+  core,
+  createNamespace,
+  deleteNamespace,
+  restartApiServer,
+  serviceAccountKubeconfig,
+  until,
+} from "./support/cluster.js";
+
+type Running = Awaited<ReturnType<typeof startServer>>;
+
+function job(
+  name: string,
+  options: { spec?: string; podAnnotations?: Record<string, string>; podSpec?: string } = {},
+) {
+  const annotations = Object.entries(options.podAnnotations ?? {})
+    .map(([key, value]) => `\n        ${key}: "${value}"`)
+    .join("");
+  return `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: ${name}-{{RANDOM}}
+spec:
+  backoffLimit: 0
+${options.spec ?? ""}  template:
+    metadata:
+      annotations:
+        gitfaas.dev/fake-run-duration: "1s"${annotations}
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: main
+          image: busybox
+          command: ["sh", "-c", "echo hi"]
+          env:
+            - name: PAYLOAD
+              value: "{{PAYLOAD}}"
+            - name: FUNCTION_UID
+              value: "{{FUNCTION_UID}}"
+${options.podSpec ?? ""}`;
+}
+
+const MANIFESTS: Record<string, string> = {
+  "ok.yaml": job("ok"),
+  "fails.yaml": job("fails", {
+    spec: "  backoffLimit: 1\n",
+    podAnnotations: { "gitfaas.dev/fake-exit-code": "1" },
+  }),
+  "ttl.yaml": job("ttl", { spec: "  ttlSecondsAfterFinished: 1\n" }),
+  "slow.yaml": job("slow", { podAnnotations: { "gitfaas.dev/fake-run-duration": "25s" } }),
+  "volume.yaml": job("volume", {
+    podAnnotations: { "gitfaas.dev/fake-run-duration": "3s" },
+    spec: "  ttlSecondsAfterFinished: 1\n",
+    podSpec: `      volumes:
+        - name: scratch
+          ephemeral:
+            volumeClaimTemplate:
+              spec:
+                accessModes: ["ReadWriteOnce"]
+                resources:
+                  requests:
+                    storage: 1Mi
+`,
+  }),
+  "other-namespace.yaml": job("other").replace(
+    "metadata:\n  name:",
+    "metadata:\n  namespace: kube-system\n  name:",
+  ),
+  "service.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\nspec:\n  ports: [{port: 80}]\n",
+  "invalid.yaml": job("bad_name"),
+  "deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: {{replicas}}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx
+`,
+};
+
+const TOPICS = Object.keys(MANIFESTS).map((file) => ({ name: file.replace(".yaml", ""), configs: [file] }));
+
+let namespace: string;
+let repo: string;
+let workDir: string;
+let gitfaas: Running;
+let unscoped: Running;
+
+before(async () => {
+  namespace = await createNamespace("gitfaas-e2e");
+  workDir = await tempDir("k8s");
+  repo = join(workDir, "repo");
+  await writeTree(repo, { "config.json": JSON.stringify({ topics: TOPICS }), ...MANIFESTS });
+  const kubeconfig = await serviceAccountKubeconfig(namespace, join(workDir, "sa.kubeconfig"));
+  const common = { repo, runtime: "kubernetes", kubeconfig, namespace };
+  gitfaas = await startServer(common);
+  // The same service account with gitfaas's namespace policy off: only RBAC stands in the way.
+  unscoped = await startServer({ ...common, scope: "clusterWide", "banned-kinds": "Role" });
+});
+
+after(async () => {
+  await gitfaas?.cleanup();
+  await unscoped?.cleanup();
+  await deleteNamespace(namespace);
+  await rm(workDir, { recursive: true, force: true });
+});
+
+async function publish(server: Running, topic: string, query = "") {
+  const answer = await http(server.url, "POST", `/publish/${topic}${query}`, "hello", "text/plain");
+  assert.equal(answer.status, 202, answer.text);
+  return answer.json as {
+    requestUid: string;
+    error: boolean;
+    applies: { error: boolean; code: string | null; message: string; functionUid: string }[];
+  };
+}
+
+async function functionOf(
+  server: Running,
+  requestUid: string,
+  done: (fn: FunctionView) => boolean,
+  timeoutMs = 60_000,
+) {
+  return until(
+    `request ${requestUid}`,
+    async () => {
+      const answer = await http(server.url, "GET", `/response/${requestUid}`);
+      const fn = (answer.json.functions as FunctionView[])[0]!;
+      return done(fn) ? fn : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+interface FunctionView {
+  functionUid: string;
+  status: string;
+  attempts: number;
+  reason: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+async function jobsOf(requestUid: string) {
+  const list = await batch.listNamespacedJob({
+    namespace,
+    labelSelector: `gitfaas.dev/request-uid=${requestUid}`,
+  });
+  return list.items;
+}
+
+test("publish creates the Job in gitfaas's namespace with tracking labels on Job and pods; it succeeds", async () => {
+  const published = await publish(gitfaas, "ok");
+  assert.equal(published.error, false, JSON.stringify(published.applies));
+  assert.match(published.applies[0]!.message, new RegExp(`Job/ok-[0-9a-f-]{36} in ${namespace}`));
+  const [created] = await jobsOf(published.requestUid);
+  assert.ok(created, "the Job exists");
+  const labels = created.metadata?.labels ?? {};
+  assert.equal(labels["gitfaas.dev/request-uid"], published.requestUid);
+  assert.equal(labels["gitfaas.dev/function-id"], published.applies[0]!.functionUid.slice(0, 38));
+  assert.equal(labels["gitfaas.dev/topic"], "ok");
+  assert.equal(
+    created.metadata?.annotations?.["gitfaas.dev/function-uid"],
+    published.applies[0]!.functionUid,
+  );
+  assert.equal(created.spec?.template.metadata?.labels?.["gitfaas.dev/request-uid"], published.requestUid);
+  const pods = await until("the Job's pod", async () => {
+    const list = await core.listNamespacedPod({
+      namespace,
+      labelSelector: `gitfaas.dev/request-uid=${published.requestUid}`,
+    });
+    return list.items.length > 0 ? list.items : undefined;
+  });
+  assert.equal(
+    pods[0]!.metadata?.labels?.["gitfaas.dev/function-id"],
+    published.applies[0]!.functionUid.slice(0, 38),
+  );
+
+  const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "succeeded");
+  assert.equal(fn.attempts, 1);
+  assert.ok(fn.startedAt && fn.finishedAt);
+});
+
+test("a failing pod with backoffLimit 1: two attempts, then failed with the Job's reason", async () => {
+  const published = await publish(gitfaas, "fails");
+  const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "failed", 90_000);
+  assert.equal(fn.attempts, 2);
+  assert.match(fn.reason ?? "", /BackoffLimitExceeded/);
+});
+
+test("ttlSecondsAfterFinished removes the Job and its pods; the status stays", async () => {
+  const published = await publish(gitfaas, "ttl");
+  await until(
+    "the Job to be removed",
+    async () => ((await jobsOf(published.requestUid)).length === 0 ? true : undefined),
+    90_000,
+  );
+  await until(
+    "its pods to be removed",
+    async () => {
+      const list = await core.listNamespacedPod({
+        namespace,
+        labelSelector: `gitfaas.dev/request-uid=${published.requestUid}`,
+      });
+      return list.items.length === 0 ? true : undefined;
+    },
+    90_000,
+  );
+  const fn = await functionOf(gitfaas, published.requestUid, () => true);
+  assert.equal(fn.status, "succeeded");
+});
+
+test("an ephemeral volume claim is created with the pod and removed with it", async () => {
+  const published = await publish(gitfaas, "volume");
+  const claim = await until("the pod's claim", async () => {
+    const pods = await core.listNamespacedPod({
+      namespace,
+      labelSelector: `gitfaas.dev/request-uid=${published.requestUid}`,
+    });
+    const pod = pods.items[0];
+    if (!pod) return undefined;
+    const claims = await core.listNamespacedPersistentVolumeClaim({ namespace });
+    return claims.items.find((c) => c.metadata?.name === `${pod.metadata?.name}-scratch`);
+  });
+  assert.equal(claim.metadata?.ownerReferences?.[0]?.kind, "Pod");
+  await functionOf(gitfaas, published.requestUid, (f) => f.status === "succeeded", 90_000);
+  await until(
+    "the claim to be removed",
+    async () => {
+      const claims = await core.listNamespacedPersistentVolumeClaim({ namespace });
+      const left = claims.items.find((c) => c.metadata?.name === claim.metadata?.name);
+      return left === undefined || left.metadata?.deletionTimestamp ? true : undefined;
+    },
+    90_000,
+  );
+});
+
+test("another namespace: refused by policy, and with the policy off, by RBAC (403 from the API server)", async () => {
+  const byPolicy = await publish(gitfaas, "other-namespace");
+  assert.equal(byPolicy.applies[0]!.code, "NAMESPACE_FORBIDDEN");
+  const byRbac = await publish(unscoped, "other-namespace");
+  assert.equal(byRbac.applies[0]!.error, true);
+  assert.equal(byRbac.applies[0]!.code, "KUBERNETES_FORBIDDEN");
+  assert.match(byRbac.applies[0]!.message, /403.*forbidden.*kube-system/i);
+  assert.doesNotMatch(byRbac.applies[0]!.message, /\n\s+at /);
+  const leaked = await batch.listNamespacedJob({
+    namespace: "kube-system",
+    labelSelector: "gitfaas.dev/request-uid",
+  });
+  assert.equal(leaked.items.length, 0);
+});
+
+test("banned kinds are never sent to the cluster", async () => {
+  const published = await publish(gitfaas, "service");
+  assert.equal(published.applies[0]!.code, "BANNED_KIND");
+  const services = await core.listNamespacedService({ namespace });
+  assert.equal(services.items.length, 0);
+});
+
+test("an invalid manifest reports the API server's 422 text", async () => {
+  const published = await publish(gitfaas, "invalid");
+  assert.equal(published.applies[0]!.code, "KUBERNETES_INVALID");
+  assert.match(published.applies[0]!.message, /422/);
+  assert.match(published.applies[0]!.message, /bad_name/);
+  assert.match(published.applies[0]!.message, /RFC 1123/);
+});
+
+test("a Deployment applied twice is updated in place by server-side apply", async () => {
+  const first = await publish(gitfaas, "deployment", "?replicas=1");
+  assert.equal(first.error, false, JSON.stringify(first.applies));
+  const second = await publish(gitfaas, "deployment", "?replicas=3");
+  assert.equal(second.error, false, JSON.stringify(second.applies));
+  const list = await apps.listNamespacedDeployment({ namespace });
+  assert.equal(list.items.length, 1);
+  assert.equal(list.items[0]!.spec?.replicas, 3);
+  const managers = (list.items[0]!.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
+  assert.ok(managers.includes("gitfaas/Apply"), managers.join(", "));
+});
+
+test("kube-apiserver restarted mid-run: watches resume and no status is lost", async () => {
+  const published = await publish(gitfaas, "slow");
+  await functionOf(gitfaas, published.requestUid, (f) => f.status === "running");
+  await restartApiServer(2000);
+  const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "succeeded", 120_000);
+  assert.equal(fn.attempts, 1);
+  // And new work still flows after the restart.
+  const after = await publish(gitfaas, "ok");
+  await functionOf(gitfaas, after.requestUid, (f) => f.status === "succeeded");
+});
