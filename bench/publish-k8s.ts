@@ -1,0 +1,154 @@
+/**
+ * Publish → Job created on the kubernetes runtime, against the local control plane, one JSON line per
+ * figure. Baseline, measured in the same run on the same API server: the raw create of the same Job
+ * through @kubernetes/client-node. Jobs are created suspended so that the job controller and the fake
+ * kubelet don't load the 2 cores while we measure the API path.
+ *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=200)
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { randomUUID } from "node:crypto";
+import type { V1Job } from "@kubernetes/client-node";
+import { http, startServer, tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
+import {
+  batch,
+  createNamespace,
+  deleteNamespace,
+  serviceAccountKubeconfig,
+} from "../test-k8s/support/cluster.js";
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
+
+const JOB_YAML = `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: bench-{{RANDOM}}
+spec:
+  suspend: true
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: main
+          image: busybox
+          command: ["sh", "-c", "echo hi"]
+          env:
+            - name: PAYLOAD
+              value: "{{PAYLOAD}}"
+            - name: FUNCTION_UID
+              value: "{{FUNCTION_UID}}"
+`;
+
+function rawJob(namespace: string): V1Job {
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: `raw-${randomUUID()}`,
+      namespace,
+      labels: { "gitfaas.dev/request-uid": `r-${randomUUID()}` },
+    },
+    spec: {
+      suspend: true,
+      backoffLimit: 0,
+      template: {
+        spec: {
+          restartPolicy: "Never",
+          containers: [
+            {
+              name: "main",
+              image: "busybox",
+              command: ["sh", "-c", "echo hi"],
+              env: [
+                { name: "PAYLOAD", value: Buffer.from("hello").toString("base64") },
+                { name: "FUNCTION_UID", value: `f-${randomUUID()}` },
+              ],
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function timed(count: number, concurrency: number, once: () => Promise<void>) {
+  const samples: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        const t0 = performance.now();
+        await once();
+        samples.push(performance.now() - t0);
+      }
+    }),
+  );
+  return {
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    perSecond: count / ((performance.now() - started) / 1000),
+  };
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;
+
+const namespace = await createNamespace("gitfaas-bench");
+const workDir = await tempDir("bench-k8s");
+const repo = join(workDir, "repo");
+await writeTree(repo, {
+  "config.json": JSON.stringify({ topics: [{ name: "job", configs: ["job.yaml"] }] }),
+  "job.yaml": JOB_YAML,
+});
+const kubeconfig = await serviceAccountKubeconfig(namespace, join(workDir, "sa.kubeconfig"));
+const server = await startServer({
+  repo,
+  runtime: "kubernetes",
+  kubeconfig,
+  namespace,
+  "log-level": "silent",
+});
+
+try {
+  // Warm both paths (TLS sessions, the API server's caches) before measuring.
+  for (let i = 0; i < 10; i++) {
+    await batch.createNamespacedJob({ namespace, body: rawJob(namespace) });
+    await http(server.url, "POST", "/publish/job", "hello", "text/plain");
+  }
+  for (const concurrency of [1, 32]) {
+    const raw = await timed(REQUESTS, concurrency, async () => {
+      await batch.createNamespacedJob({ namespace, body: rawJob(namespace) });
+    });
+    const gitfaas = await timed(REQUESTS, concurrency, async () => {
+      const answer = await http(server.url, "POST", "/publish/job", "hello", "text/plain");
+      if (answer.status !== 202 || answer.json.error !== false)
+        throw new Error(`publish failed: ${answer.text}`);
+    });
+    process.stdout.write(
+      `${JSON.stringify({
+        figure: `publish_to_job_created_c${concurrency}`,
+        p50_ms: round(gitfaas.p50),
+        p99_ms: round(gitfaas.p99),
+        per_second: round(gitfaas.perSecond),
+        baseline: "raw create of the same Job through @kubernetes/client-node",
+        baseline_p50_ms: round(raw.p50),
+        baseline_p99_ms: round(raw.p99),
+        baseline_per_second: round(raw.perSecond),
+        ratio_p50: round(gitfaas.p50 / raw.p50),
+        target_ratio_p50: 1.3,
+      })}\n`,
+    );
+  }
+} finally {
+  await server.cleanup();
+  await deleteNamespace(namespace);
+  await rm(workDir, { recursive: true, force: true });
+}
