@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Stops the processes that cluster/up.sh started (by the pids it recorded) and removes its state
+# directory. Safe to run when nothing is up.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.sh source-path=SCRIPTDIR
+source "$HERE/versions.sh"
+
+STATE="$CLUSTER_DIR"
+case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
+RUN="$STATE/run"
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+
+# pid recorded for NAME, only if that pid is still the process we started (its command line
+# names our state directory), so a recycled pid is never signalled.
+our_pid() {
+  local f="$RUN/$1.pid" pid
+  [[ -f "$f" ]] || return 1
+  pid="$(cat "$f")"
+  [[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$STATE" || return 1
+  echo "$pid"
+}
+
+# Reverse start order: the fake kubelet and controllers first, etcd last.
+for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  pid="$(our_pid "$name")" || continue
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    [[ -d "/proc/$pid" ]] || break
+    # a zombie child of an exited shell counts as gone
+    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+    sleep 0.1
+  done
+  if [[ -d "/proc/$pid" ]] && our_pid "$name" >/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  log "stopped $name (pid $pid)"
+done
+
+if [[ -d "$STATE" ]]; then
+  rm -rf "$STATE"
+  log "removed $STATE"
+fi
