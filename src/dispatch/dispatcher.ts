@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Catalog } from "../catalog/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
+import { TopicAdmission, type AdmissionLimits } from "./admission.js";
 import { newFunctionUid, newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import type { Runtime } from "../runtime/index.js";
@@ -29,6 +30,8 @@ export interface DispatcherOptions {
   readonly policy: Policy;
   /** Where a lambda can fetch the body it was published with. */
   readonly payloadUrl: (functionUid: string) => string;
+  /** Per-topic limit of running functions and of those waiting; unset: no limit. */
+  readonly limits?: AdmissionLimits;
   readonly logger: Logger;
 }
 
@@ -74,7 +77,16 @@ type Prepared =
  * so a caller's mistake (a missing value, an oversized payload) starts nothing.
  */
 export class Dispatcher {
-  constructor(private readonly options: DispatcherOptions) {}
+  private readonly admission: TopicAdmission;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.admission = new TopicAdmission(options.limits ?? { maxRunningPerTopic: 0, maxQueuedPerTopic: 0 });
+  }
+
+  /** A function finished: its topic's slot goes to the next function waiting, if any. */
+  functionFinished(functionUid: string): void {
+    this.admission.release(functionUid);
+  }
 
   async publish(input: PublishInput): Promise<PublishReport> {
     const served = this.options.currentCatalog();
@@ -142,6 +154,8 @@ export class Dispatcher {
       return { functionUid, path: manifest.path, objects };
     });
 
+    this.admission.reserve(topic.name, prepared.filter((item) => !("refused" in item)).length);
+
     await this.options.store.createRequest({
       requestUid,
       topic: topic.name,
@@ -154,13 +168,25 @@ export class Dispatcher {
 
     const applies: ApplyReport[] = [];
     for (const item of prepared) {
-      const report = await this.start(item, requestUid, topic.name, served.dir);
-      await this.options.store.recordApply(item.functionUid, {
-        error: report.error,
-        code: report.code,
-        message: report.message,
+      if ("refused" in item) {
+        applies.push(await this.startAndRecord(item, requestUid, topic.name, served.dir));
+        continue;
+      }
+      let started: Promise<ApplyReport> | undefined;
+      const admitted = this.admission.admit(topic.name, item.functionUid, () => {
+        started = this.startAndRecord(item, requestUid, topic.name, served.dir);
       });
-      applies.push(report);
+      applies.push(
+        admitted === "started" && started
+          ? await started
+          : {
+              path: item.path,
+              functionUid: item.functionUid,
+              error: false,
+              code: null,
+              message: `queued: topic '${topic.name}' is at its limit of running functions; it starts when one finishes`,
+            },
+      );
     }
     const error = applies.some((apply) => apply.error);
     this.options.logger.info(
@@ -168,6 +194,27 @@ export class Dispatcher {
       "published",
     );
     return { requestUid, topic: topic.name, revision: served.id, applies, error };
+  }
+
+  /** Starts one function and records how that went; a function that could not start frees its slot. */
+  private async startAndRecord(
+    item: Prepared,
+    requestUid: string,
+    topic: string,
+    revisionDir: string,
+  ): Promise<ApplyReport> {
+    const report = await this.start(item, requestUid, topic, revisionDir);
+    try {
+      await this.options.store.recordApply(item.functionUid, {
+        error: report.error,
+        code: report.code,
+        message: report.message,
+      });
+    } catch (error) {
+      this.options.logger.error({ err: error, functionUid: item.functionUid }, "could not record an apply");
+    }
+    if (report.error) this.admission.release(item.functionUid);
+    return report;
   }
 
   private async start(

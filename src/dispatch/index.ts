@@ -8,3 +8,4 @@ export {
   type ServedCatalog,
 } from "./dispatcher.js";
 export { isSettled, readRequest } from "./responses.js";
+export { TopicAdmission, type AdmissionLimits } from "./admission.js";

@@ -10,7 +10,13 @@ export function isSettled(fn: FunctionRecord): boolean {
  * Reads a request, holding the answer up to `waitMs` until every function has settled. Listens
  * before reading, so a change between the read and the wait is never missed.
  */
-export async function readRequest(store: Store, requestUid: string, waitMs = 0): Promise<RequestRecord> {
+export async function readRequest(
+  store: Store,
+  requestUid: string,
+  waitMs = 0,
+  /** Ends the wait early (shutdown): the answer is then what is known so far. */
+  signal?: AbortSignal,
+): Promise<RequestRecord> {
   let wake: () => void = () => undefined;
   let changed = false;
   const unsubscribe = store.watchRequest(requestUid, () => {
@@ -25,14 +31,17 @@ export async function readRequest(store: Store, requestUid: string, waitMs = 0):
       if (!request)
         throw new GitfaasError("REQUEST_NOT_FOUND", `no request '${requestUid}' (unknown or expired)`);
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || request.functions.every(isSettled)) return request;
+      if (remaining <= 0 || signal?.aborted || request.functions.every(isSettled)) return request;
       if (!changed) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, remaining);
-          wake = () => {
+          const stop = () => {
             clearTimeout(timer);
+            signal?.removeEventListener("abort", stop);
             resolve();
           };
+          wake = stop;
+          signal?.addEventListener("abort", stop);
         });
       }
     }

@@ -7,3 +7,4 @@ export {
   type SyncStatus,
 } from "./git-sync.js";
 export { parsePollInterval } from "./poll-interval.js";
+export { verifyWebhook, type WebhookEvent, type WebhookProvider } from "./webhooks.js";

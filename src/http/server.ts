@@ -4,6 +4,7 @@ import { GitfaasError, isGitfaasError } from "../errors/index.js";
 import { isFunctionUid, isRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import type { FunctionRecord, Store } from "../store/index.js";
+import { AccessControl, type Scope } from "./auth.js";
 import { sendError, statusForCode } from "./errors.js";
 
 /** What the HTTP layer needs to know of the repository being served, without knowing it is git. */
@@ -30,6 +31,30 @@ export interface LogSource {
   ping(): Promise<void>;
 }
 
+/** Checks a git server's push notification; the HTTP layer only routes it. */
+export interface WebhookVerifier {
+  /** Throws WEBHOOK_UNAUTHORIZED for a bad or missing signature. */
+  verify(
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+    body: Buffer,
+  ): { event: string; branch: string | null };
+  /** The branch being served: a push elsewhere changes nothing. */
+  readonly branch: string;
+}
+
+export interface RequestLimits {
+  readonly maxQueryParameters: number;
+  readonly maxParameterLength: number;
+  /** Longest time a request may take, `?wait` included. */
+  readonly requestTimeoutMs: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
+  maxQueryParameters: 32,
+  maxParameterLength: 8192,
+  requestTimeoutMs: 330_000,
+};
+
 export interface HttpOptions {
   readonly dispatcher: Dispatcher;
   readonly store: Store;
@@ -39,6 +64,20 @@ export interface HttpOptions {
   readonly logger: Logger;
   /** The longest `?wait=` honoured, in seconds. */
   readonly maxWaitSeconds?: number;
+  /** Bearer tokens by scope; unset or empty: open (the local quickstart). */
+  readonly access?: AccessControl;
+  /** Unset: POST /webhooks/git answers 403. */
+  readonly webhooks?: WebhookVerifier;
+  readonly limits?: RequestLimits;
+  /** Aborted at shutdown: waiting readers get what is known so far instead of holding the close. */
+  readonly shutdown?: AbortSignal;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** The token scope a route needs; routes without one are open. */
+    scope?: Scope;
+  }
 }
 
 type BodyKind = "text" | "json" | "none";
@@ -74,11 +113,25 @@ function readBody(request: FastifyRequest): { body: Buffer; contentType: string 
   return { body, contentType: "text/plain" };
 }
 
-function queryParams(request: FastifyRequest): Record<string, string> {
+function queryParams(request: FastifyRequest, limits: RequestLimits): Record<string, string> {
+  const entries = Object.entries((request.query ?? {}) as Record<string, string | string[]>);
+  if (entries.length > limits.maxQueryParameters) {
+    throw new GitfaasError(
+      "TOO_MANY_PARAMETERS",
+      `${entries.length} query parameters; at most ${limits.maxQueryParameters} are accepted`,
+    );
+  }
   const params: Record<string, string> = {};
-  for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, string | string[]>)) {
+  for (const [name, value] of entries) {
     const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) params[name] = first;
+    if (first === undefined) continue;
+    if (name.length + first.length > limits.maxParameterLength) {
+      throw new GitfaasError(
+        "PARAMETER_TOO_LONG",
+        `query parameter '${name.slice(0, 64)}' is longer than ${limits.maxParameterLength} characters; send large values in the body`,
+      );
+    }
+    params[name] = first;
   }
   return params;
 }
@@ -109,8 +162,11 @@ function parseWait(text: string | undefined, max: number): number {
 }
 
 export function buildServer(options: HttpOptions): FastifyInstance {
+  const limits = options.limits ?? DEFAULT_REQUEST_LIMITS;
+  const access = options.access ?? new AccessControl([]);
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes,
+    requestTimeout: limits.requestTimeoutMs,
     logger: false,
     // Topics and UIDs are case-sensitive and may carry dots; keep the path as sent.
     routerOptions: { ignoreTrailingSlash: true },
@@ -121,8 +177,16 @@ export function buildServer(options: HttpOptions): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
+  app.addHook("onRequest", async (request) => {
+    const scope = request.routeOptions.config.scope;
+    if (scope) access.check(request.headers.authorization, scope);
+  });
+
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
     if (isGitfaasError(error)) {
+      if (error.code === "UNAUTHORIZED") reply.header("www-authenticate", 'Bearer realm="gitfaas"');
+      const retryAfter = error.details?.retryAfterSeconds;
+      if (typeof retryAfter === "number") reply.header("retry-after", String(retryAfter));
       return sendError(reply, error.code, error.message, error.details ? { details: error.details } : {});
     }
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
@@ -142,16 +206,20 @@ export function buildServer(options: HttpOptions): FastifyInstance {
     sendError(reply, "NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`),
   );
 
-  app.post<{ Params: { topic: string } }>("/publish/:topic", async (request, reply) => {
-    const { body, contentType } = readBody(request);
-    const report = await options.dispatcher.publish({
-      topic: request.params.topic,
-      body,
-      contentType,
-      params: queryParams(request),
-    });
-    return reply.code(202).send(report);
-  });
+  app.post<{ Params: { topic: string } }>(
+    "/publish/:topic",
+    { config: { scope: "publish" } },
+    async (request, reply) => {
+      const { body, contentType } = readBody(request);
+      const report = await options.dispatcher.publish({
+        topic: request.params.topic,
+        body,
+        contentType,
+        params: queryParams(request, limits),
+      });
+      return reply.code(202).send(report);
+    },
+  );
 
   app.post<{ Params: { functionUid: string } }>("/response/:functionUid", async (request, reply) => {
     const { functionUid } = request.params;
@@ -166,13 +234,14 @@ export function buildServer(options: HttpOptions): FastifyInstance {
 
   app.get<{ Params: { requestUid: string }; Querystring: { wait?: string } }>(
     "/response/:requestUid",
+    { config: { scope: "read" } },
     async (request) => {
       const { requestUid } = request.params;
       if (!isRequestUid(requestUid)) {
         throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid}' is not a request UID`);
       }
       const waitMs = parseWait(request.query.wait, maxWait) * 1000;
-      const found = await readRequest(options.store, requestUid, waitMs);
+      const found = await readRequest(options.store, requestUid, waitMs, options.shutdown);
       return {
         error: false,
         requestUid: found.requestUid,
@@ -186,13 +255,17 @@ export function buildServer(options: HttpOptions): FastifyInstance {
     },
   );
 
-  app.get<{ Params: { functionUid: string } }>("/logs/:functionUid", async (request, reply) => {
-    const output = await options.runtime.logs(request.params.functionUid);
-    if (output === undefined) {
-      throw new GitfaasError("FUNCTION_NOT_FOUND", `no output kept for '${request.params.functionUid}'`);
-    }
-    return reply.type("text/plain; charset=utf-8").send(output);
-  });
+  app.get<{ Params: { functionUid: string } }>(
+    "/logs/:functionUid",
+    { config: { scope: "read" } },
+    async (request, reply) => {
+      const output = await options.runtime.logs(request.params.functionUid);
+      if (output === undefined) {
+        throw new GitfaasError("FUNCTION_NOT_FOUND", `no output kept for '${request.params.functionUid}'`);
+      }
+      return reply.type("text/plain; charset=utf-8").send(output);
+    },
+  );
 
   app.get<{ Params: { functionUid: string } }>("/payload/:functionUid", async (request, reply) => {
     const { functionUid } = request.params;
@@ -209,7 +282,7 @@ export function buildServer(options: HttpOptions): FastifyInstance {
     topics: state.topics,
   });
 
-  app.get("/refresh", async (_request, reply: FastifyReply) => {
+  app.get("/refresh", { config: { scope: "admin" } }, async (_request, reply: FastifyReply) => {
     const state = await options.source.refresh();
     if (state.lastError) {
       return reply.code(statusForCode(state.lastError.code)).send({
@@ -222,7 +295,39 @@ export function buildServer(options: HttpOptions): FastifyInstance {
     return { error: false, ...stateView(state) };
   });
 
-  app.get("/status", async () => ({ error: false, ...stateView(options.source.state()) }));
+  app.get("/status", { config: { scope: "admin" } }, async () => ({
+    error: false,
+    ...stateView(options.source.state()),
+  }));
+
+  app.post("/webhooks/git", async (request, reply) => {
+    if (!options.webhooks) {
+      throw new GitfaasError(
+        "WEBHOOK_DISABLED",
+        "webhooks are off: set GITFAAS_WEBHOOK_SECRET or --webhook-secret-file",
+      );
+    }
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const event = options.webhooks.verify(request.headers, body);
+    if (event.event !== "push" || event.branch === null) {
+      return reply
+        .code(202)
+        .send({ error: false, synced: false, reason: `nothing to do for a '${event.event}' event` });
+    }
+    if (event.branch !== options.webhooks.branch) {
+      return reply.code(202).send({
+        error: false,
+        synced: false,
+        reason: `push to '${event.branch}'; serving '${options.webhooks.branch}'`,
+      });
+    }
+    const state = await options.source.refresh();
+    return reply.code(state.lastError ? statusForCode(state.lastError.code) : 200).send({
+      error: state.lastError !== null,
+      synced: true,
+      ...stateView(state),
+    });
+  });
 
   app.get("/healthz", async () => ({ error: false, status: "alive" }));
 

@@ -1,0 +1,50 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { GitfaasError } from "../errors/index.js";
+
+/** What a bearer token may do; each is granted on its own. */
+export type Scope = "publish" | "read" | "admin";
+
+export const SCOPES: readonly Scope[] = ["publish", "read", "admin"];
+
+export interface AccessToken {
+  readonly token: string;
+  readonly scopes: readonly Scope[];
+}
+
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+/**
+ * Bearer-token access by scope. Only digests are kept and compared in constant time; with no token
+ * configured, access control is off (the local quickstart's default).
+ */
+export class AccessControl {
+  private readonly grants: readonly { readonly digest: Buffer; readonly scopes: ReadonlySet<Scope> }[];
+
+  constructor(tokens: readonly AccessToken[]) {
+    this.grants = tokens.map((grant) => ({ digest: digest(grant.token), scopes: new Set(grant.scopes) }));
+  }
+
+  get enabled(): boolean {
+    return this.grants.length > 0;
+  }
+
+  /** Throws UNAUTHORIZED without a known token, FORBIDDEN when the token lacks the scope. */
+  check(authorization: string | undefined, scope: Scope): void {
+    if (!this.enabled) return;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+    if (!match?.[1]) {
+      throw new GitfaasError("UNAUTHORIZED", "a bearer token is required (Authorization: Bearer <token>)");
+    }
+    const presented = digest(match[1]);
+    let granted: ReadonlySet<Scope> | undefined;
+    for (const grant of this.grants) {
+      // Every grant is compared, so the time taken says nothing about which one matched.
+      if (timingSafeEqual(grant.digest, presented)) granted = grant.scopes;
+    }
+    if (!granted) throw new GitfaasError("UNAUTHORIZED", "the bearer token is not known");
+    if (!granted.has(scope))
+      throw new GitfaasError("FORBIDDEN", `the bearer token does not grant '${scope}'`);
+  }
+}
