@@ -3,8 +3,8 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { loadCatalog, type Catalog } from "./catalog/index.js";
 import { Dispatcher } from "./dispatch/index.js";
-import { GitSync } from "./gitops/index.js";
-import { buildServer, type CatalogSource, type SourceState } from "./http/index.js";
+import { GitSync, verifyWebhook } from "./gitops/index.js";
+import { AccessControl, buildServer, type CatalogSource, type SourceState } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
@@ -92,8 +92,20 @@ export async function startGitfaas(
     runtime,
     policy: { bannedKinds: settings.bannedKinds, namespace: settings.namespace, scope: settings.scope },
     payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
+    limits: { maxRunningPerTopic: settings.topicMaxRunning, maxQueuedPerTopic: settings.topicMaxQueued },
     logger: logger.child({ component: "dispatch" }),
   });
+  runtime.onStatus((report) => {
+    if (report.status === "succeeded" || report.status === "failed")
+      dispatcher.functionFinished(report.functionUid);
+  });
+
+  const access = new AccessControl(settings.accessTokens);
+  if (!access.enabled) {
+    logger.warn({}, "authentication is off: anyone who reaches this port can publish, read and refresh");
+  }
+  const webhookSecret = settings.webhookSecret;
+  const shutdown = new AbortController();
   const server = buildServer({
     dispatcher,
     store,
@@ -101,6 +113,17 @@ export async function startGitfaas(
     runtime,
     bodyLimitBytes: settings.bodyLimitBytes,
     logger: logger.child({ component: "http" }),
+    access,
+    webhooks: webhookSecret
+      ? { verify: (headers, body) => verifyWebhook(headers, body, webhookSecret), branch: settings.branch }
+      : undefined,
+    limits: {
+      maxQueryParameters: settings.maxQueryParameters,
+      maxParameterLength: settings.maxParameterLength,
+      requestTimeoutMs: settings.requestTimeoutMs,
+    },
+    maxWaitSeconds: Math.max(1, Math.min(300, settings.requestTimeoutMs / 1000 - 5)),
+    shutdown: shutdown.signal,
   });
 
   const first = await sync.sync();
@@ -132,6 +155,8 @@ export async function startGitfaas(
     close: () => {
       closed ??= (async () => {
         clearInterval(purge);
+        // Waiting readers answer with what is known now, so that closing never hangs on them.
+        shutdown.abort();
         await server.close();
         await sync.stop();
         await runtime.close();

@@ -90,14 +90,17 @@ test("serve (settings from GITFAAS_* variables), publish --wait, responses, logs
   const exited = new Promise<number | null>((resolve) => serve.on("exit", (code) => resolve(code)));
   after(() => serve.kill("SIGKILL"));
   let url = "";
+  const startLog: string[] = [];
   for await (const line of createInterface({ input: serve.stdout })) {
     const entry = JSON.parse(line) as { msg?: string; url?: string };
+    startLog.push(entry.msg ?? "");
     if (entry.msg === "gitfaas is serving") {
       url = entry.url!;
       break;
     }
   }
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal(startLog.filter((msg) => /authentication is off/.test(msg)).length, 1, startLog.join("\n"));
 
   const published = gitfaas(["publish", "greet", "-d", "from the cli", "-p", "name=ada", "--wait", "20"], {
     GITFAAS_URL: url,

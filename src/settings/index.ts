@@ -27,6 +27,15 @@ export interface Settings {
   readonly localConcurrency: number;
   readonly localInheritEnv: readonly string[];
   readonly logLevel: LogLevel;
+  /** Bearer tokens and what each may do; empty: access control off. */
+  readonly accessTokens: readonly { readonly token: string; readonly scopes: readonly TokenScope[] }[];
+  /** Shared secret of git webhooks; unset: webhooks off. */
+  readonly webhookSecret: string | undefined;
+  readonly topicMaxRunning: number;
+  readonly topicMaxQueued: number;
+  readonly maxQueryParameters: number;
+  readonly maxParameterLength: number;
+  readonly requestTimeoutMs: number;
   readonly git: {
     readonly username: string | undefined;
     readonly token: string | undefined;
@@ -35,6 +44,9 @@ export interface Settings {
     readonly strictHostKeyChecking: boolean;
   };
 }
+
+export type TokenScope = "publish" | "read" | "admin";
+const TOKEN_SCOPES: readonly TokenScope[] = ["publish", "read", "admin"];
 
 export interface SettingSpec {
   /** Flag name without dashes; its environment variable is GITFAAS_ + the name in upper snake case. */
@@ -121,6 +133,28 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     default: "PATH HOME LANG LC_ALL TZ TMPDIR PYENV_ROOT PYENV_VERSION",
   },
   { flag: "log-level", description: "debug, info, warn or error", default: "info" },
+  {
+    flag: "auth-tokens-file",
+    description:
+      "bearer tokens, one per line: '<token> <scope>[,<scope>]' with scopes publish, read, admin (or GITFAAS_PUBLISH_TOKEN, GITFAAS_READ_TOKEN, GITFAAS_ADMIN_TOKEN); none: no auth",
+  },
+  {
+    flag: "webhook-secret-file",
+    description: "shared secret of git push webhooks (or GITFAAS_WEBHOOK_SECRET); none: webhooks off",
+  },
+  {
+    flag: "topic-max-running",
+    description: "functions of one topic running at once on this replica; 0: no limit",
+    default: "0",
+  },
+  {
+    flag: "topic-max-queued",
+    description: "functions of one topic waiting for a slot; beyond it 429",
+    default: "100",
+  },
+  { flag: "max-query-parameters", description: "query parameters accepted by a publish", default: "32" },
+  { flag: "max-parameter-length", description: "longest query parameter (name + value)", default: "8192" },
+  { flag: "request-timeout", description: "seconds a request may take, ?wait included", default: "330" },
   { flag: "git-username", description: "HTTP username for the repository" },
   {
     flag: "git-token-file",
@@ -148,6 +182,15 @@ export function envName(flag: string): string {
 
 function invalid(flag: string, message: string): GitfaasError {
   return new GitfaasError("INVALID_SETTING", `--${flag} (${envName(flag)}): ${message}`, { setting: flag });
+}
+
+/** Reads a file holding a secret; errors name the setting, never the content. */
+function readSecretFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw invalid(flag, `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+  }
 }
 
 function integer(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -202,6 +245,40 @@ export function parseSettings(
     }
   }
 
+  const accessTokens: { token: string; scopes: TokenScope[] }[] = [];
+  const tokensFile = get("auth-tokens-file");
+  if (tokensFile !== undefined) {
+    const lines = readSecretFile("auth-tokens-file", tokensFile).split("\n");
+    lines.forEach((line, index) => {
+      const text = line.trim();
+      if (text === "" || text.startsWith("#")) return;
+      const [token, scopeList, extra] = text.split(/\s+/);
+      const scopes = (scopeList ?? "").split(",").filter(Boolean);
+      if (
+        !token ||
+        scopes.length === 0 ||
+        extra !== undefined ||
+        scopes.some((scope) => !TOKEN_SCOPES.includes(scope as TokenScope))
+      ) {
+        // The line itself holds a token: name its number only.
+        throw invalid(
+          "auth-tokens-file",
+          `line ${index + 1} is not '<token> <scope>[,<scope>]' with scopes ${TOKEN_SCOPES.join(", ")}`,
+        );
+      }
+      accessTokens.push({ token, scopes: scopes as TokenScope[] });
+    });
+  }
+  for (const scope of TOKEN_SCOPES) {
+    const token = env[`GITFAAS_${scope.toUpperCase()}_TOKEN`];
+    if (token) accessTokens.push({ token, scopes: [scope] });
+  }
+  const webhookSecretFile = get("webhook-secret-file");
+  const webhookSecret =
+    webhookSecretFile !== undefined
+      ? readSecretFile("webhook-secret-file", webhookSecretFile).trim()
+      : env.GITFAAS_WEBHOOK_SECRET || undefined;
+
   const inherit = words("local-inherit-env");
   const hostEnvNames = inherit.filter((name) => !/TOKEN|PASSWORD|SECRET|KEY/i.test(name));
   if (hostEnvNames.length !== inherit.length) {
@@ -235,6 +312,13 @@ export function parseSettings(
     bodyLimitBytes: integer("body-limit", required("body-limit"), 1),
     localConcurrency: integer("local-concurrency", required("local-concurrency"), 1, 1024),
     localInheritEnv: hostEnvNames,
+    accessTokens,
+    webhookSecret,
+    topicMaxRunning: integer("topic-max-running", required("topic-max-running"), 0),
+    topicMaxQueued: integer("topic-max-queued", required("topic-max-queued"), 0),
+    maxQueryParameters: integer("max-query-parameters", required("max-query-parameters"), 0, 10_000),
+    maxParameterLength: integer("max-parameter-length", required("max-parameter-length"), 1),
+    requestTimeoutMs: integer("request-timeout", required("request-timeout"), 1) * 1000,
     logLevel: oneOf("log-level", required("log-level"), [
       "debug",
       "info",

@@ -19,10 +19,13 @@ export async function tempDir(prefix: string): Promise<string> {
 /** Starts a real gitfaas (HTTP, store, local runtime) on a free loopback port. */
 export async function startServer(
   flags: Record<string, string>,
-  options: { dataDir?: string } = {},
+  options: { dataDir?: string; env?: Record<string, string> } = {},
 ): Promise<RunningGitfaas & { dataDir: string; cleanup: () => Promise<void> }> {
   const dataDir = options.dataDir ?? (await tempDir("data"));
-  const settings = parseSettings({ port: "0", "data-dir": dataDir, "poll-interval": "1h", ...flags }, {});
+  const settings = parseSettings(
+    { port: "0", "data-dir": dataDir, "poll-interval": "1h", ...flags },
+    options.env ?? {},
+  );
   const running = await startGitfaas(
     settings,
     { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
@@ -103,11 +106,12 @@ export async function http(
   path: string,
   body?: string | Buffer,
   contentType?: string,
+  headers: Record<string, string> = {},
 ): Promise<HttpAnswer> {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
     body,
-    headers: contentType ? { "content-type": contentType } : {},
+    headers: { ...(contentType ? { "content-type": contentType } : {}), ...headers },
   });
   const text = await response.text();
   let json = {};

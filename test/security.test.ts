@@ -1,0 +1,259 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { http, nodeJob, respondWith, startServer, tempDir, writeTree } from "./support/gitfaas-fixture.js";
+
+type Running = Awaited<ReturnType<typeof startServer>>;
+
+const TOKENS = { publish: "tok-publish-1", read: "tok-read-2", admin: "tok-admin-3", both: "tok-both-4" };
+const WEBHOOK_SECRET = "hook-secret-5";
+
+let work: string;
+let repo: string;
+let server: Running;
+const git = (...args: string[]) =>
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], {
+    cwd: repo,
+    encoding: "utf8",
+  }).trim();
+
+before(async () => {
+  work = await tempDir("security");
+  repo = join(work, "repo");
+  await writeTree(repo, {
+    "config.json": JSON.stringify({
+      topics: [
+        { name: "echo", configs: ["echo.yaml"] },
+        { name: "slow", configs: ["slow.yaml"] },
+      ],
+    }),
+    "echo.yaml": nodeJob("echo", respondWith("payload")),
+    "slow.yaml": nodeJob("slow", `await new Promise((r) => setTimeout(r, 800));\n${respondWith("payload")}`),
+  });
+  git("init", "-q", "-b", "main");
+  git("add", "-A");
+  git("commit", "-qm", "v1");
+  const tokensFile = join(work, "tokens");
+  await writeFile(
+    tokensFile,
+    `# token scopes\n${TOKENS.publish} publish\n${TOKENS.read} read\n${TOKENS.both} publish,read\n`,
+    { mode: 0o600 },
+  );
+  server = await startServer(
+    {
+      repo,
+      "auth-tokens-file": tokensFile,
+      "max-query-parameters": "4",
+    },
+    { env: { GITFAAS_ADMIN_TOKEN: TOKENS.admin, GITFAAS_WEBHOOK_SECRET: WEBHOOK_SECRET } },
+  );
+});
+
+after(async () => {
+  await server.cleanup();
+  await rm(work, { recursive: true, force: true });
+});
+
+const bearer = (token: string | undefined): Record<string, string> =>
+  token ? { authorization: `Bearer ${token}` } : {};
+
+test("auth matrix: each scope grants its routes alone; 401 without a known token, 403 without the scope", async () => {
+  const published = await http(
+    server.url,
+    "POST",
+    "/publish/echo",
+    "x",
+    "text/plain",
+    bearer(TOKENS.publish),
+  );
+  assert.equal(published.status, 202, published.text);
+  const requestUid = published.json.requestUid as string;
+  const functionUid = (published.json.applies as { functionUid: string }[])[0]!.functionUid;
+  await http(server.url, "GET", `/response/${requestUid}?wait=20`, undefined, undefined, bearer(TOKENS.read));
+
+  const routes: { method: string; path: string; scope: keyof typeof TOKENS | "open"; body?: string }[] = [
+    { method: "POST", path: "/publish/echo", scope: "publish", body: "y" },
+    { method: "GET", path: `/response/${requestUid}`, scope: "read" },
+    { method: "GET", path: `/logs/${functionUid}`, scope: "read" },
+    { method: "GET", path: "/status", scope: "admin" },
+    { method: "GET", path: "/refresh", scope: "admin" },
+    { method: "GET", path: "/healthz", scope: "open" },
+    { method: "GET", path: `/payload/${functionUid}`, scope: "open" },
+    { method: "POST", path: `/response/${functionUid}`, scope: "open", body: "answer" },
+  ];
+  for (const route of routes) {
+    for (const [name, token] of [
+      ["none", undefined],
+      ["unknown", "nope"],
+      ...Object.entries(TOKENS),
+    ] as const) {
+      const answer = await http(
+        server.url,
+        route.method,
+        route.path,
+        route.body,
+        route.body ? "text/plain" : undefined,
+        bearer(token),
+      );
+      const grants =
+        name === route.scope || (name === "both" && (route.scope === "publish" || route.scope === "read"));
+      let expected: number;
+      if (route.scope === "open" || grants)
+        expected = route.method === "POST" ? (route.scope === "open" ? 201 : 202) : 200;
+      else expected = name === "none" || name === "unknown" ? 401 : 403;
+      assert.equal(answer.status, expected, `${route.method} ${route.path} with ${name}: ${answer.text}`);
+      if (expected === 401) {
+        assert.equal(answer.json.code, "UNAUTHORIZED");
+        assert.match(answer.headers.get("www-authenticate") ?? "", /Bearer/);
+      }
+      if (expected === 403) assert.equal(answer.json.code, "FORBIDDEN");
+    }
+  }
+});
+
+function signedPush(branch: string, provider: "github" | "gitlab" | "gitea", secret = WEBHOOK_SECRET) {
+  const body = JSON.stringify({ ref: `refs/heads/${branch}`, after: "0".repeat(40) });
+  const hmac = createHmac("sha256", secret).update(body).digest("hex");
+  const headers: Record<string, string> =
+    provider === "github"
+      ? { "x-github-event": "push", "x-hub-signature-256": `sha256=${hmac}` }
+      : provider === "gitlab"
+        ? { "x-gitlab-event": "Push Hook", "x-gitlab-token": secret }
+        : { "x-gitea-event": "push", "x-gitea-signature": hmac };
+  return { body, headers };
+}
+
+async function servedRevision(): Promise<string> {
+  const status = await http(server.url, "GET", "/status", undefined, undefined, bearer(TOKENS.admin));
+  return status.json.revision as string;
+}
+
+async function newCommit(name: string): Promise<string> {
+  await writeTree(repo, { [`${name}.txt`]: name });
+  git("add", "-A");
+  git("commit", "-qm", name);
+  return git("rev-parse", "HEAD");
+}
+
+test("webhooks: a signed push to the served branch syncs at once; bad, missing or other-branch pushes do nothing", async () => {
+  for (const provider of ["github", "gitlab", "gitea"] as const) {
+    const before = await servedRevision();
+    const commit = await newCommit(`c-${provider}`);
+
+    const forged = signedPush("main", provider, "wrong-secret");
+    const refused = await http(
+      server.url,
+      "POST",
+      "/webhooks/git",
+      forged.body,
+      "application/json",
+      forged.headers,
+    );
+    assert.equal(refused.status, 401, `${provider} forged: ${refused.text}`);
+    assert.equal(refused.json.code, "WEBHOOK_UNAUTHORIZED");
+    assert.equal(await servedRevision(), before);
+
+    const other = signedPush("feature", provider);
+    const ignored = await http(
+      server.url,
+      "POST",
+      "/webhooks/git",
+      other.body,
+      "application/json",
+      other.headers,
+    );
+    assert.equal(ignored.status, 202, ignored.text);
+    assert.equal(ignored.json.synced, false);
+    assert.equal(await servedRevision(), before);
+
+    const good = signedPush("main", provider);
+    const synced = await http(
+      server.url,
+      "POST",
+      "/webhooks/git",
+      good.body,
+      "application/json",
+      good.headers,
+    );
+    assert.equal(synced.status, 200, `${provider}: ${synced.text}`);
+    assert.equal(synced.json.synced, true);
+    assert.equal(synced.json.revision, commit);
+  }
+  const unsigned = await http(
+    server.url,
+    "POST",
+    "/webhooks/git",
+    '{"ref":"refs/heads/main"}',
+    "application/json",
+  );
+  assert.equal(unsigned.status, 401);
+});
+
+test("limits: a topic's running functions are capped, one more waits, beyond that 429 with Retry-After; nothing accepted is lost", async () => {
+  const limited = await startServer({ repo, "topic-max-running": "1", "topic-max-queued": "1" });
+  after(() => limited.cleanup());
+  const publish = () => http(limited.url, "POST", "/publish/slow", "s", "text/plain");
+  const first = await publish();
+  const second = await publish();
+  const third = await publish();
+  assert.equal(first.status, 202);
+  assert.equal(second.status, 202);
+  assert.match((second.json.applies as { message: string }[])[0]!.message, /queued/);
+  assert.equal(third.status, 429, third.text);
+  assert.equal(third.json.code, "TOO_MANY_REQUESTS");
+  assert.ok(Number(third.headers.get("retry-after")) > 0);
+  for (const accepted of [first, second]) {
+    const answer = await http(limited.url, "GET", `/response/${accepted.json.requestUid as string}?wait=30`);
+    assert.notEqual((answer.json.responses as (string | null)[])[0], null, answer.text);
+  }
+  const firstDone = await http(limited.url, "GET", `/response/${first.json.requestUid as string}`);
+  const secondDone = await http(limited.url, "GET", `/response/${second.json.requestUid as string}`);
+  const firstFn = (firstDone.json.functions as { finishedAt: string }[])[0]!;
+  const secondFn = (secondDone.json.functions as { startedAt: string }[])[0]!;
+  assert.ok(
+    new Date(secondFn.startedAt) >= new Date(firstFn.respondedAt),
+    "the queued one started after the first",
+  );
+});
+
+test("limits: too many or too long query parameters are refused clearly", async () => {
+  const many = await http(
+    server.url,
+    "POST",
+    "/publish/echo?a=1&b=2&c=3&d=4&e=5",
+    "x",
+    "text/plain",
+    bearer(TOKENS.publish),
+  );
+  assert.equal(many.status, 400);
+  assert.equal(many.json.code, "TOO_MANY_PARAMETERS");
+  const long = await http(
+    server.url,
+    "POST",
+    `/publish/echo?a=${"v".repeat(9000)}`,
+    "x",
+    "text/plain",
+    bearer(TOKENS.publish),
+  );
+  assert.equal(long.status, 414);
+  assert.equal(long.json.code, "PARAMETER_TOO_LONG");
+});
+
+test("graceful shutdown: in-flight requests finish, waiting readers get an answer, new ones are refused", async () => {
+  const own = await startServer({ repo });
+  const published = await http(own.url, "POST", "/publish/slow", "s", "text/plain");
+  const waiting = http(own.url, "GET", `/response/${published.json.requestUid as string}?wait=60`);
+  const publishing = http(own.url, "POST", "/publish/echo", "in flight", "text/plain");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const closing = own.cleanup();
+  const [waited, inFlight] = await Promise.all([waiting, publishing]);
+  assert.equal(waited.status, 200, waited.text);
+  // Answered at shutdown with what was known, not held until the lambda answered.
+  assert.deepEqual(waited.json.responses, [null]);
+  assert.equal(inFlight.status, 202, inFlight.text);
+  await closing;
+  await assert.rejects(http(own.url, "GET", "/healthz"));
+});
