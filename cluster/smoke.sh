@@ -16,9 +16,9 @@ source "$HERE/versions.sh"
 
 PASSED=0
 FAILED=0
-ok() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$*"; }
-bad() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$*"; }
-check() { local what="$1"; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+ok() { PASSED=$((PASSED + 1)); printf "ok   [%3ss] %s\\n" "$SECONDS" "$*"; }
+bad() { FAILED=$((FAILED + 1)); printf "FAIL [%3ss] %s\\n" "$SECONDS" "$*"; }
+check() { local what="$1"; shift; if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi; }
 
 finish() {
   local rc=$?
@@ -107,6 +107,42 @@ check "Job whose pod exits 3 ends Failed" \
 code="$(k -n smoke-a get pods -l job-name=broken \
   -o jsonpath='{.items[0].status.containerStatuses[0].state.terminated.exitCode}')"
 check "failed pod records exit code 3 (got '$code')" test "$code" == 3
+
+# --- a pod is seen Running before it finishes; TTL-after-finished removes the Job -----------------
+k -n smoke-a apply -f - >/dev/null <<'EOF'
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: slow
+spec:
+  ttlSecondsAfterFinished: 1
+  template:
+    metadata:
+      annotations:
+        gitfaas.dev/fake-run-duration: 4s
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: main, image: busybox:stable}
+EOF
+check "pod of Job slow is seen Running" \
+  k -n smoke-a wait pod -l job-name=slow --for=jsonpath='{.status.phase}'=Running --timeout=60s
+check "Job slow completes" k -n smoke-a wait --for=condition=Complete job/slow --timeout=60s
+check "ttl-after-finished deletes Job slow" k -n smoke-a wait --for=delete job/slow --timeout=60s
+
+# --- deleting a Job removes its pods, their ephemeral PVCs and the provisioned PVs --------------
+k -n smoke-a delete job hello --cascade=foreground --wait=true --timeout=60s >/dev/null
+check "the ephemeral PVC is gone with the pod" \
+  k -n smoke-a wait --for=delete pvc --all --timeout=60s
+pv_gone() {
+  local _
+  for _ in $(seq 1 60); do
+    [[ -z "$(k get pv -o name)" ]] && return 0
+    sleep 1
+  done
+  return 1
+}
+check "its hostPath PV was deleted" pv_gone
 
 # --- RBAC with a ServiceAccount token ------------------------------------------------------------
 k -n smoke-a create serviceaccount runner >/dev/null
