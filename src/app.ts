@@ -8,7 +8,7 @@ import { AccessControl, buildServer, type CatalogSource, type SourceState } from
 import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
-import { SqliteStore, type Store } from "./store/index.js";
+import { RedisStore, SqliteStore, type Store } from "./store/index.js";
 
 export interface RunningGitfaas {
   /** The URL the server listens on. */
@@ -35,10 +35,21 @@ export async function startGitfaas(
   let listeningUrl = settings.publicUrl ?? "";
   const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
 
-  const store = new SqliteStore({
-    file: join(settings.dataDir, "store.db"),
-    expirationSeconds: settings.expirationSeconds,
-  });
+  const storeLogger = logger.child({ component: "store" });
+  const store: Store =
+    settings.store === "redis"
+      ? await RedisStore.connect({
+          url: settings.redis.url,
+          password: settings.redis.password,
+          keyPrefix: settings.redis.keyPrefix,
+          expirationSeconds: settings.expirationSeconds,
+          onConnectionError: (error, connection) =>
+            storeLogger.warn({ connection, reason: error.message }, "redis connection trouble"),
+        })
+      : new SqliteStore({
+          file: join(settings.dataDir, "store.db"),
+          expirationSeconds: settings.expirationSeconds,
+        });
   const runtimeLogger = logger.child({ component: "runtime" });
   const kubernetes =
     settings.runtime === "kubernetes"
@@ -63,7 +74,9 @@ export async function startGitfaas(
       logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
     });
   });
-  await runtime.reconcile(await store.listUnfinished());
+  // A shared store lists what other replicas' local runtimes are running right now: settling those
+  // as interrupted would fail live work, so only a store of our own (or the cluster) is reconciled.
+  if (settings.store !== "redis" || kubernetes) await runtime.reconcile(await store.listUnfinished());
   await kubernetes?.start();
 
   const sync = new GitSync<Catalog>({

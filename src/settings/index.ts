@@ -36,6 +36,14 @@ export interface Settings {
   readonly maxQueryParameters: number;
   readonly maxParameterLength: number;
   readonly requestTimeoutMs: number;
+  /** sqlite: a file in the data dir, one gitfaas; redis: shared by every replica pointing at it. */
+  readonly store: "sqlite" | "redis";
+  readonly redis: {
+    /** Never carries a password (refused). */
+    readonly url: string;
+    readonly password: string | undefined;
+    readonly keyPrefix: string;
+  };
   readonly git: {
     readonly username: string | undefined;
     readonly token: string | undefined;
@@ -133,6 +141,25 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     default: "PATH HOME LANG LC_ALL TZ TMPDIR PYENV_ROOT PYENV_VERSION",
   },
   { flag: "log-level", description: "debug, info, warn or error", default: "info" },
+  {
+    flag: "store",
+    description: "where requests and answers are kept: sqlite (in --data-dir) or redis (shared by replicas)",
+    default: "sqlite",
+  },
+  {
+    flag: "redis-url",
+    description: "redis store: redis:// or rediss:// URL, without a password",
+    default: "redis://127.0.0.1:6379",
+  },
+  {
+    flag: "redis-password-file",
+    description: "redis store: file holding the password (or set GITFAAS_REDIS_PASSWORD); never a flag value",
+  },
+  {
+    flag: "redis-key-prefix",
+    description: "redis store: prefix of every key and channel, to share one Redis",
+    default: "gitfaas:",
+  },
   {
     flag: "auth-tokens-file",
     description:
@@ -294,6 +321,23 @@ export function parseSettings(
     );
   }
 
+  const redisUrl = required("redis-url");
+  // The URL is never echoed: it may hold the very password being refused.
+  if (!URL.canParse(redisUrl) || !/^rediss?:$/.test(new URL(redisUrl).protocol))
+    throw invalid("redis-url", "must be a redis:// or rediss:// URL");
+  if (new URL(redisUrl).password !== "") {
+    // A password inside the URL would end up in argv and logs.
+    throw invalid(
+      "redis-url",
+      "must not carry a password; use GITFAAS_REDIS_PASSWORD or --redis-password-file",
+    );
+  }
+  const redisPasswordFile = get("redis-password-file");
+  const redisPassword =
+    redisPasswordFile !== undefined
+      ? readSecretFile("redis-password-file", redisPasswordFile).trim()
+      : env.GITFAAS_REDIS_PASSWORD || undefined;
+
   return {
     repo,
     branch: required("branch"),
@@ -319,6 +363,8 @@ export function parseSettings(
     maxQueryParameters: integer("max-query-parameters", required("max-query-parameters"), 0, 10_000),
     maxParameterLength: integer("max-parameter-length", required("max-parameter-length"), 1),
     requestTimeoutMs: integer("request-timeout", required("request-timeout"), 1) * 1000,
+    store: oneOf("store", required("store"), ["sqlite", "redis"] as const),
+    redis: { url: redisUrl, password: redisPassword, keyPrefix: required("redis-key-prefix") },
     logLevel: oneOf("log-level", required("log-level"), [
       "debug",
       "info",

@@ -1,2 +1,3 @@
 export * from "./port.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.js";
+export { DEFAULT_REDIS_KEY_PREFIX, RedisStore, type RedisStoreOptions } from "./redis/redis-store.js";

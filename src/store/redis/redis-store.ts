@@ -1,0 +1,407 @@
+import { Redis } from "ioredis";
+import { GitfaasError } from "../../errors/index.js";
+import type {
+  ApplyResult,
+  FunctionRecord,
+  FunctionStatus,
+  NewRequest,
+  RequestRecord,
+  StatusChange,
+  Store,
+  StoredResponse,
+} from "../port.js";
+import {
+  FUNCTION_FIELDS,
+  LIST_UNFINISHED,
+  PURGE_EXPIRED,
+  PUT_RESPONSE,
+  READ_FUNCTION,
+  READ_PAYLOAD,
+  READ_REQUEST,
+  RECORD_APPLY,
+  REQUEST_HEAD_FIELDS,
+  SWEEP_UNFINISHED,
+  UPDATE_STATUS,
+  optional,
+} from "./scripts.js";
+
+export const DEFAULT_REDIS_KEY_PREFIX = "gitfaas:";
+
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// URL; never carries the password. */
+  readonly url: string;
+  readonly password?: string | undefined;
+  /** Prepended to every key and channel, so several deployments (or tests) can share one Redis. */
+  readonly keyPrefix?: string;
+  readonly expirationSeconds: number;
+  /** Connection trouble after start-up (the client reconnects by itself). */
+  readonly onConnectionError?: (error: Error, connection: "commands" | "subscriber") => void;
+}
+
+/** Expired requests deleted per script call, so one purge never blocks Redis for long. */
+const PURGE_BATCH = 500;
+
+type Reply = Buffer | null | Reply[];
+type Fields<T extends readonly string[]> = Record<T[number], Buffer | null>;
+
+function fieldsOf<T extends readonly string[]>(names: T, values: Reply): Fields<T> {
+  const list = Array.isArray(values) ? values : [];
+  return Object.fromEntries(
+    names.map((name, i) => [name, Buffer.isBuffer(list[i]) ? list[i] : null]),
+  ) as Fields<T>;
+}
+
+function text(value: Buffer | null): string | null {
+  return value === null ? null : value.toString("utf8");
+}
+
+function int(value: Buffer | null): number | null {
+  return value === null ? null : Number(value.toString("latin1"));
+}
+
+function date(value: Buffer | null): Date | null {
+  const ms = int(value);
+  return ms === null ? null : new Date(ms);
+}
+
+type RequestHead = Fields<typeof REQUEST_HEAD_FIELDS>;
+
+function isLive(head: RequestHead, now = Date.now()): boolean {
+  return (int(head.expiresAt) ?? 0) > now;
+}
+
+function toFunctionRecord(functionUid: string, topic: string, reply: Reply): FunctionRecord {
+  const fn = fieldsOf(FUNCTION_FIELDS, reply);
+  return {
+    functionUid,
+    requestUid: text(fn.requestUid) ?? "",
+    topic,
+    path: text(fn.path) ?? "",
+    index: int(fn.index) ?? 0,
+    apply:
+      fn.applyError === null
+        ? null
+        : {
+            error: text(fn.applyError) === "1",
+            code: text(fn.applyCode),
+            message: text(fn.applyMessage) ?? "",
+          },
+    status: (text(fn.status) ?? "pending") as FunctionStatus,
+    attempts: int(fn.attempts) ?? 0,
+    startedAt: date(fn.startedAt),
+    finishedAt: date(fn.finishedAt),
+    reason: text(fn.reason),
+    response:
+      fn.response === null
+        ? null
+        : {
+            body: fn.response,
+            contentType: text(fn.responseType) ?? "text/plain",
+            at: date(fn.responseAt) ?? new Date(0),
+          },
+  };
+}
+
+/** A function read with its request's head: [uid, function fields, request head]. */
+function fromFunctionReply(
+  reply: Reply,
+  now = Date.now(),
+): (FunctionRecord & { createdAt: number }) | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  const [uid, fields, headReply] = reply;
+  const head = fieldsOf(REQUEST_HEAD_FIELDS, headReply ?? null);
+  if (!Buffer.isBuffer(uid) || !isLive(head, now)) return undefined;
+  return {
+    ...toFunctionRecord(uid.toString("utf8"), text(head.topic) ?? "", fields ?? null),
+    createdAt: int(head.createdAt) ?? 0,
+  };
+}
+
+/**
+ * A store in Redis, shared by every gitfaas replica pointing at it: each replica sees the others'
+ * requests and answers, and a caller waiting on one replica wakes when another stores the answer
+ * (pub/sub on a dedicated subscriber connection). Writes that must not race run as Lua scripts.
+ * Every key of a request carries its expiry as a TTL, so Redis drops what expires even if no
+ * replica purges.
+ */
+export class RedisStore implements Store {
+  private readonly prefix: string;
+  private readonly channelPrefix: string;
+  private readonly expirationMs: number;
+  private readonly watchers = new Map<string, Set<() => void>>();
+  private closing = false;
+
+  private constructor(
+    private readonly commands: Redis,
+    private readonly subscriber: Redis,
+    options: RedisStoreOptions,
+  ) {
+    this.prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+    this.channelPrefix = `${this.prefix}changes:`;
+    this.expirationMs = options.expirationSeconds * 1000;
+    subscriber.on("messageBuffer", (channel: Buffer) => {
+      const name = channel.toString("utf8");
+      if (name.startsWith(this.channelPrefix)) this.wake(name.slice(this.channelPrefix.length));
+    });
+    // Changes published while the subscriber was reconnecting are lost: every watcher re-reads.
+    let connectedOnce = false;
+    subscriber.on("ready", () => {
+      if (connectedOnce) for (const requestUid of this.watchers.keys()) this.wake(requestUid);
+      connectedOnce = true;
+    });
+  }
+
+  /** Connects both connections (commands, subscriber); fails if Redis is unreachable or refuses the password. */
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    let started = false;
+    // ioredis rejects a failed first connection with a bare "Connection is closed": the reason is
+    // in the error event before it.
+    let firstError: Error | undefined;
+    const open = (role: "commands" | "subscriber"): Redis => {
+      const client = new Redis(options.url, {
+        password: options.password,
+        lazyConnect: true,
+        connectionName: `gitfaas-${role}`,
+        // A command waits through a short outage, not forever: /readyz and callers get an error instead.
+        maxRetriesPerRequest: 2,
+      });
+      client.on("error", (error: Error) => {
+        if (started) options.onConnectionError?.(error, role);
+        else firstError ??= error;
+      });
+      return client;
+    };
+    const commands = open("commands");
+    const subscriber = open("subscriber");
+    try {
+      await Promise.all([commands.connect(), subscriber.connect()]);
+      // Without a password a connection still opens: the first command is what gets refused.
+      await Promise.all([commands.ping(), subscriber.ping()]);
+    } catch (error) {
+      commands.disconnect();
+      subscriber.disconnect();
+      const reason = (firstError ?? (error as Error)).message;
+      throw new Error(`cannot use the redis store: ${reason}`, { cause: error });
+    }
+    started = true;
+    return new RedisStore(commands, subscriber, options);
+  }
+
+  private key(...parts: string[]): string {
+    return this.prefix + parts.join(":");
+  }
+
+  private wake(requestUid: string): void {
+    for (const listener of [...(this.watchers.get(requestUid) ?? [])]) listener();
+  }
+
+  async createRequest(request: NewRequest): Promise<void> {
+    const createdAt = request.createdAt.getTime();
+    const expiresAt = createdAt + this.expirationMs;
+    const requestKey = this.key("request", request.requestUid);
+    const functionsKey = `${requestKey}:functions`;
+    const unfinished = this.key("unfinished");
+    const tx = this.commands.multi();
+    tx.hset(requestKey, {
+      topic: request.topic,
+      revision: request.revision,
+      contentType: request.contentType,
+      payload: request.payload,
+      createdAt: String(createdAt),
+      expiresAt: String(expiresAt),
+    });
+    tx.pexpireat(requestKey, expiresAt);
+    if (request.functions.length > 0) {
+      tx.rpush(functionsKey, ...request.functions.map((fn) => fn.functionUid));
+      tx.pexpireat(functionsKey, expiresAt);
+    }
+    request.functions.forEach((fn, index) => {
+      const functionKey = this.key("function", fn.functionUid);
+      tx.hset(functionKey, {
+        requestUid: request.requestUid,
+        index: String(index),
+        path: fn.path,
+        status: "pending",
+        attempts: "0",
+      });
+      tx.pexpireat(functionKey, expiresAt);
+      tx.zadd(unfinished, createdAt, fn.functionUid);
+    });
+    tx.zadd(this.key("expiries"), expiresAt, request.requestUid);
+    const results = await tx.exec();
+    const failed = results?.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
+    if (!results) throw new Error("redis store: the request was not recorded (transaction discarded)");
+  }
+
+  async recordApply(functionUid: string, result: ApplyResult): Promise<void> {
+    await RECORD_APPLY.run(
+      this.commands,
+      [this.key("function", functionUid), this.key("unfinished")],
+      [
+        functionUid,
+        result.error ? "1" : "0",
+        optional(result.code),
+        result.message,
+        String(Date.now()),
+        this.channelPrefix,
+      ],
+    );
+  }
+
+  async updateStatus(functionUid: string, change: StatusChange): Promise<void> {
+    await UPDATE_STATUS.run(
+      this.commands,
+      [this.key("function", functionUid), this.key("unfinished")],
+      [
+        functionUid,
+        change.status,
+        optional(change.attempts),
+        optional(change.startedAt?.getTime()),
+        optional(change.finishedAt?.getTime()),
+        optional(change.reason),
+        this.channelPrefix,
+      ],
+    );
+  }
+
+  async putResponse(functionUid: string, response: StoredResponse): Promise<void> {
+    const stored = await PUT_RESPONSE.run(
+      this.commands,
+      [this.key("function", functionUid), this.key("expiries")],
+      [
+        response.body,
+        response.contentType,
+        String(response.at.getTime()),
+        String(Date.now()),
+        String(this.expirationMs),
+        this.prefix,
+        this.channelPrefix,
+      ],
+    );
+    if (stored !== 1)
+      throw new GitfaasError("FUNCTION_NOT_FOUND", `no function '${functionUid}' is waiting for a response`);
+  }
+
+  async getRequest(requestUid: string): Promise<RequestRecord | undefined> {
+    const requestKey = this.key("request", requestUid);
+    const reply = (await READ_REQUEST.run(
+      this.commands,
+      [requestKey, `${requestKey}:functions`],
+      [this.prefix],
+    )) as Reply;
+    if (!Array.isArray(reply)) return undefined;
+    const [headReply, uids, functions] = reply;
+    const head = fieldsOf(REQUEST_HEAD_FIELDS, headReply ?? null);
+    if (!isLive(head)) return undefined;
+    const topic = text(head.topic) ?? "";
+    const records: FunctionRecord[] = [];
+    (Array.isArray(uids) ? uids : []).forEach((uid, i) => {
+      const fields = Array.isArray(functions) ? functions[i] : undefined;
+      // A function hash missing its request UID was never written or is gone: skip it.
+      if (!Buffer.isBuffer(uid) || !Array.isArray(fields) || fields[0] === null) return;
+      records.push(toFunctionRecord(uid.toString("utf8"), topic, fields));
+    });
+    return {
+      requestUid,
+      topic,
+      revision: text(head.revision) ?? "",
+      contentType: text(head.contentType) ?? "",
+      createdAt: date(head.createdAt) ?? new Date(0),
+      expiresAt: date(head.expiresAt) ?? new Date(0),
+      functions: records,
+    };
+  }
+
+  async getFunction(functionUid: string): Promise<FunctionRecord | undefined> {
+    const reply = (await READ_FUNCTION.run(this.commands, [], [this.prefix, functionUid])) as Reply;
+    const found = fromFunctionReply(reply);
+    if (!found) return undefined;
+    const { createdAt: _createdAt, ...record } = found;
+    return record;
+  }
+
+  async getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined> {
+    const reply = (await READ_PAYLOAD.run(
+      this.commands,
+      [this.key("function", functionUid)],
+      [this.prefix],
+    )) as Reply;
+    if (!Array.isArray(reply)) return undefined;
+    const [payload, contentType, expiresAt] = reply;
+    if (!Buffer.isBuffer(payload) || (int(Buffer.isBuffer(expiresAt) ? expiresAt : null) ?? 0) <= Date.now())
+      return undefined;
+    return { body: payload, contentType: text(Buffer.isBuffer(contentType) ? contentType : null) ?? "" };
+  }
+
+  async listUnfinished(): Promise<FunctionRecord[]> {
+    const reply = (await LIST_UNFINISHED.run(
+      this.commands,
+      [this.key("unfinished")],
+      [this.prefix],
+    )) as Reply;
+    const now = Date.now();
+    const found = (Array.isArray(reply) ? reply : [])
+      .map((item) => fromFunctionReply(item, now))
+      .filter((fn) => fn !== undefined)
+      .sort((a, b) => a.createdAt - b.createdAt || a.index - b.index);
+    return found.map(({ createdAt: _createdAt, ...record }) => record);
+  }
+
+  watchRequest(requestUid: string, listener: () => void): () => void {
+    let listeners = this.watchers.get(requestUid);
+    if (!listeners) {
+      listeners = new Set();
+      this.watchers.set(requestUid, listeners);
+      const channel = this.channelPrefix + requestUid;
+      // A change stored before the subscription is active publishes to nobody: once it is active,
+      // wake the watchers so they read again and cannot miss it.
+      this.subscriber.subscribe(channel).then(
+        () => this.wake(requestUid),
+        () => this.wake(requestUid),
+      );
+    }
+    const watching = listeners;
+    watching.add(listener);
+    return () => {
+      if (!watching.delete(listener) || watching.size > 0) return;
+      if (this.watchers.get(requestUid) === watching) this.watchers.delete(requestUid);
+      if (!this.closing) this.subscriber.unsubscribe(this.channelPrefix + requestUid).catch(() => undefined);
+    };
+  }
+
+  async purgeExpired(now: Date = new Date()): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const batch = Number(
+        await PURGE_EXPIRED.run(
+          this.commands,
+          [this.key("expiries"), this.key("unfinished")],
+          [String(now.getTime()), this.prefix, String(PURGE_BATCH)],
+        ),
+      );
+      purged += batch;
+      if (batch < PURGE_BATCH) break;
+    }
+    await SWEEP_UNFINISHED.run(this.commands, [this.key("unfinished")], [this.prefix]);
+    return purged;
+  }
+
+  async ping(): Promise<void> {
+    await Promise.all([this.commands.ping(), this.subscriber.ping()]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.watchers.clear();
+    await Promise.all(
+      [this.commands, this.subscriber].map((client) =>
+        client.quit().then(
+          () => undefined,
+          () => client.disconnect(),
+        ),
+      ),
+    );
+  }
+}

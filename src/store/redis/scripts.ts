@@ -1,0 +1,249 @@
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+
+/**
+ * Key layout under the prefix P (every key of a request carries the request's expiry as its TTL):
+ *   P request:<requestUid>            hash: topic revision contentType payload createdAt expiresAt
+ *   P request:<requestUid>:functions  list of function UIDs in apply order
+ *   P function:<functionUid>          hash: FUNCTION_FIELDS
+ *   P unfinished                      sorted set of pending/running function UIDs, scored by createdAt
+ *   P expiries                        sorted set of request UIDs, scored by expiresAt (for purgeExpired)
+ * Changes are published on channel P changes:<requestUid>.
+ *
+ * Scripts derive some keys from the prefix (the functions of a request are only known inside the
+ * script), so this layout targets one Redis server or a primary with replicas, not Redis Cluster.
+ */
+export const FUNCTION_FIELDS = [
+  "requestUid",
+  "index",
+  "path",
+  "status",
+  "attempts",
+  "startedAt",
+  "finishedAt",
+  "reason",
+  "applyError",
+  "applyCode",
+  "applyMessage",
+  "response",
+  "responseType",
+  "responseAt",
+] as const;
+
+export const REQUEST_HEAD_FIELDS = ["topic", "revision", "contentType", "createdAt", "expiresAt"] as const;
+
+const quoted = (fields: readonly string[]): string => fields.map((field) => `'${field}'`).join(", ");
+
+/**
+ * Optional script arguments travel as "" (absent) or "=" + value, so an empty string stays distinct
+ * from "leave unchanged". `optional_value` undoes it.
+ */
+export function optional(value: string | number | null | undefined): string {
+  return value === null || value === undefined ? "" : `=${value}`;
+}
+
+const LUA_OPTIONAL = `
+local function optional_value(arg)
+  if arg == '' then return nil end
+  return string.sub(arg, 2)
+end
+`;
+
+export class LuaScript {
+  private readonly sha: string;
+
+  constructor(
+    readonly name: string,
+    private readonly source: string,
+  ) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+
+  /** EVALSHA, loading the script with EVAL when the server does not know it yet (restart, SCRIPT FLUSH). */
+  async run(client: Redis, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<unknown> {
+    try {
+      return await client.callBuffer("EVALSHA", this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return client.callBuffer("EVAL", this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/** KEYS: function, unfinished. ARGV: functionUid, error "1"|"0", code (optional), message, now, channel prefix. */
+export const RECORD_APPLY = new LuaScript(
+  "recordApply",
+  `${LUA_OPTIONAL}
+local request_uid = redis.call('HGET', KEYS[1], 'requestUid')
+if not request_uid then return 0 end
+redis.call('HSET', KEYS[1], 'applyError', ARGV[2], 'applyMessage', ARGV[4])
+local code = optional_value(ARGV[3])
+if code then redis.call('HSET', KEYS[1], 'applyCode', code) else redis.call('HDEL', KEYS[1], 'applyCode') end
+if ARGV[2] == '1' then
+  -- A function that could not be started is finished: waiting callers must not wait for it.
+  local status = redis.call('HGET', KEYS[1], 'status')
+  if status == 'pending' or status == 'running' then
+    redis.call('HSET', KEYS[1], 'status', 'failed', 'finishedAt', ARGV[5], 'reason', ARGV[4])
+    redis.call('ZREM', KEYS[2], ARGV[1])
+  end
+end
+redis.call('PUBLISH', ARGV[6] .. request_uid, request_uid)
+return 1
+`,
+);
+
+/**
+ * KEYS: function, unfinished. ARGV: functionUid, status, attempts, startedAt, finishedAt, reason (the
+ * last four optional), channel prefix. Status only moves forward and a finished one never changes.
+ */
+export const UPDATE_STATUS = new LuaScript(
+  "updateStatus",
+  `${LUA_OPTIONAL}
+local rank = { pending = 0, running = 1, succeeded = 2, failed = 2 }
+local current = redis.call('HMGET', KEYS[1], 'requestUid', 'status')
+local request_uid, status = current[1], current[2]
+if not request_uid then return 0 end
+local from, to = rank[status], rank[ARGV[2]]
+if from == 2 or to < from then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+local attempts, started, finished, reason =
+  optional_value(ARGV[3]), optional_value(ARGV[4]), optional_value(ARGV[5]), optional_value(ARGV[6])
+if attempts then redis.call('HSET', KEYS[1], 'attempts', attempts) end
+if started then redis.call('HSETNX', KEYS[1], 'startedAt', started) end
+if finished then redis.call('HSET', KEYS[1], 'finishedAt', finished) end
+if reason then redis.call('HSET', KEYS[1], 'reason', reason) end
+if to == 2 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+redis.call('PUBLISH', ARGV[7] .. request_uid, request_uid)
+return 1
+`,
+);
+
+/**
+ * KEYS: function, expiries. ARGV: body, contentType, at, now, expirationMs, key prefix, channel prefix.
+ * Returns 0 when no live request owns the function. The answer extends the request's life to
+ * max(current expiry, now + expiration) on every key of the request.
+ */
+export const PUT_RESPONSE = new LuaScript(
+  "putResponse",
+  `
+local request_uid = redis.call('HGET', KEYS[1], 'requestUid')
+if not request_uid then return 0 end
+local request_key = ARGV[6] .. 'request:' .. request_uid
+local expires_at = tonumber(redis.call('HGET', request_key, 'expiresAt'))
+local now = tonumber(ARGV[4])
+if not expires_at or expires_at <= now then return 0 end
+redis.call('HSET', KEYS[1], 'response', ARGV[1], 'responseType', ARGV[2], 'responseAt', ARGV[3])
+local extended = now + tonumber(ARGV[5])
+if extended > expires_at then
+  local at = string.format('%d', extended)
+  local functions_key = request_key .. ':functions'
+  for _, uid in ipairs(redis.call('LRANGE', functions_key, 0, -1)) do
+    redis.call('PEXPIREAT', ARGV[6] .. 'function:' .. uid, at)
+  end
+  redis.call('HSET', request_key, 'expiresAt', at)
+  redis.call('PEXPIREAT', request_key, at)
+  redis.call('PEXPIREAT', functions_key, at)
+  redis.call('ZADD', KEYS[2], at, request_uid)
+end
+redis.call('PUBLISH', ARGV[7] .. request_uid, request_uid)
+return 1
+`,
+);
+
+/** KEYS: request, request functions. ARGV: key prefix. Returns nil or {head, uids, function fields[]}. */
+export const READ_REQUEST = new LuaScript(
+  "readRequest",
+  `
+local head = redis.call('HMGET', KEYS[1], ${quoted(REQUEST_HEAD_FIELDS)})
+if not head[1] then return false end
+local uids = redis.call('LRANGE', KEYS[2], 0, -1)
+local functions = {}
+for i, uid in ipairs(uids) do
+  functions[i] = redis.call('HMGET', ARGV[1] .. 'function:' .. uid, ${quoted(FUNCTION_FIELDS)})
+end
+return { head, uids, functions }
+`,
+);
+
+const LUA_READ_FUNCTION = `
+local function read_function(prefix, uid)
+  local fields = redis.call('HMGET', prefix .. 'function:' .. uid, ${quoted(FUNCTION_FIELDS)})
+  if not fields[1] then return nil end
+  local head = redis.call('HMGET', prefix .. 'request:' .. fields[1], ${quoted(REQUEST_HEAD_FIELDS)})
+  if not head[1] then return nil end
+  return { uid, fields, head }
+end
+`;
+
+/** ARGV: key prefix, function UID. Returns nil or {uid, function fields, request head}. */
+export const READ_FUNCTION = new LuaScript(
+  "readFunction",
+  `${LUA_READ_FUNCTION}
+return read_function(ARGV[1], ARGV[2]) or false
+`,
+);
+
+/**
+ * KEYS: unfinished. ARGV: key prefix. Reads the unfinished index only (never the keyspace); members
+ * whose function expired with its request are dropped from the index on the way.
+ */
+export const LIST_UNFINISHED = new LuaScript(
+  "listUnfinished",
+  `${LUA_READ_FUNCTION}
+local found = {}
+for _, uid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local fn = read_function(ARGV[1], uid)
+  if fn then found[#found + 1] = fn else redis.call('ZREM', KEYS[1], uid) end
+end
+return found
+`,
+);
+
+/** KEYS: function. ARGV: key prefix. Returns nil or {payload, contentType, expiresAt}. */
+export const READ_PAYLOAD = new LuaScript(
+  "readPayload",
+  `
+local request_uid = redis.call('HGET', KEYS[1], 'requestUid')
+if not request_uid then return false end
+local found = redis.call('HMGET', ARGV[1] .. 'request:' .. request_uid, 'payload', 'contentType', 'expiresAt')
+if not found[1] then return false end
+return found
+`,
+);
+
+/**
+ * KEYS: expiries, unfinished. ARGV: now, key prefix, batch size. Deletes at most one batch of requests
+ * whose expiry is at or before now (Redis may already have dropped their keys by TTL); returns how many.
+ */
+export const PURGE_EXPIRED = new LuaScript(
+  "purgeExpired",
+  `
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, request_uid in ipairs(expired) do
+  local request_key = ARGV[2] .. 'request:' .. request_uid
+  local functions_key = request_key .. ':functions'
+  for _, uid in ipairs(redis.call('LRANGE', functions_key, 0, -1)) do
+    redis.call('DEL', ARGV[2] .. 'function:' .. uid)
+    redis.call('ZREM', KEYS[2], uid)
+  end
+  redis.call('DEL', request_key, functions_key)
+  redis.call('ZREM', KEYS[1], request_uid)
+end
+return #expired
+`,
+);
+
+/** KEYS: unfinished. ARGV: key prefix. Drops index members whose function key expired by TTL. */
+export const SWEEP_UNFINISHED = new LuaScript(
+  "sweepUnfinished",
+  `
+local gone = 0
+for _, uid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. 'function:' .. uid) == 0 then
+    redis.call('ZREM', KEYS[1], uid)
+    gone = gone + 1
+  end
+end
+return gone
+`,
+);
