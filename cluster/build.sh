@@ -156,14 +156,16 @@ main() {
   # One build at a time per cache (up.sh may call us while a background build runs).
   exec 9>"$CACHE_ROOT/.build.lock"
   if ! flock -n 9; then log "another build holds $CACHE_ROOT/.build.lock, waiting"; flock 9; fi
-  local c
+  local c t
   for c in "${comps[@]}"; do
+    t=$SECONDS
     case "$c" in
       kube) build_kube ;;
       etcd) build_etcd ;;
       kwok) build_kwok ;;
       *) log "unknown component $c (kube, etcd, kwok)"; exit 2 ;;
     esac
+    log "$c done in $((SECONDS - t))s (module download + build, or cache hit)"
   done
   print_paths
 }

@@ -24,6 +24,16 @@ our_pid() {
   echo "$pid"
 }
 
+# The in-tree hostPath provisioner keeps volume data in /tmp/hostpath_pv/<uuid> (a fixed path,
+# outside the state dir): remove the directories of this cluster's PVs while its API still answers.
+KUBECTL="$STATE/bin/kubectl"
+if [[ -x "$KUBECTL" && -f "$STATE/kubeconfig" ]] && our_pid kube-apiserver >/dev/null; then
+  while IFS= read -r path; do
+    if [[ "$path" =~ ^/tmp/hostpath_pv/[0-9a-f-]+$ ]]; then rm -rf -- "$path"; fi
+  done < <("$KUBECTL" --kubeconfig "$STATE/kubeconfig" --request-timeout=5s get pv \
+    -o jsonpath='{range .items[*]}{.spec.hostPath.path}{"\n"}{end}' 2>/dev/null || true)
+fi
+
 # Reverse start order: the fake kubelet and controllers first, etcd last.
 for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   pid="$(our_pid "$name")" || continue
