@@ -13,6 +13,12 @@ RUN="$STATE/run"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 
+if [[ "${GITFAAS_CLUSTER_LOCK_HELD:-0}" != 1 ]]; then
+  mkdir -p "$(dirname "$STATE")"
+  exec 8>"$STATE.lock"
+  flock 8
+fi
+
 # pid recorded for NAME, only if that pid is still the process we started (its command line
 # names our state directory), so a recycled pid is never signalled.
 our_pid() {

@@ -41,11 +41,17 @@ live_pid() {
 }
 
 healthy() {
-  [[ -f "$KUBECONFIG_PATH" && -x "$KUBE_BIN/kubectl" ]] || return 1
+  [[ -f "$KUBECONFIG_PATH" && -f "$STATE/ready" && -x "$KUBE_BIN/kubectl" ]] || return 1
   local c
   for c in "${COMPONENTS[@]}"; do live_pid "$c" >/dev/null || return 1; done
   [[ "$(kctl get --raw /readyz 2>/dev/null)" == ok ]]
 }
+
+# One up/down at a time per state dir (parallel test runners may all call up.sh). The lock file
+# sits beside the state dir, which down.sh removes.
+mkdir -p "$(dirname "$STATE")"
+exec 8>"$STATE.lock"
+if ! flock -n 8; then log "waiting for another up/down on $STATE"; flock 8; fi
 
 if healthy; then
   log "already up ($STATE)"
@@ -55,7 +61,7 @@ fi
 
 if [[ -d "$RUN" ]]; then
   log "found a stale or unhealthy cluster in $STATE: stopping it first"
-  bash "$HERE/down.sh" >&2
+  GITFAAS_CLUSTER_LOCK_HELD=1 bash "$HERE/down.sh" >&2
 fi
 
 # ---------------------------------------------------------------------------------- binaries
@@ -170,7 +176,8 @@ write_kubeconfig "$STATE/kwok.kubeconfig" kwok gitfaas-kwok
 # start NAME BINARY ARGS...: detached (own session), output to logs/NAME.log, pid in run/NAME.pid
 start() {
   local name="$1" bin="$2"; shift 2
-  setsid "$bin" "$@" > "$LOGS/$name.log" 2>&1 < /dev/null &
+  # 8>&-: the daemons must not inherit (and so hold) the up/down lock
+  setsid "$bin" "$@" > "$LOGS/$name.log" 2>&1 < /dev/null 8>&- &
   echo $! > "$RUN/$name.pid"
   log "started $name (pid $!)"
 }
@@ -356,6 +363,7 @@ if ! kctl -n default wait --for=condition=Complete "job/$CHECK_JOB" --timeout=90
   die "the check Job did not complete"
 fi
 kctl -n default delete job "$CHECK_JOB" --cascade=foreground --wait=false >/dev/null 2>&1 || true
+touch "$STATE/ready"
 log "check Job completed; cluster up in $((SECONDS - T0))s (kubectl: $STATE/bin/kubectl)"
 
 echo "KUBECONFIG=$KUBECONFIG_PATH"
