@@ -10,3 +10,5 @@ npm run lint
 npm run format:check
 npm run build
 node scripts/run-tests.mjs test
+# The kubernetes runtime against a real control plane built from Go modules (cached by version).
+npm run test:k8s

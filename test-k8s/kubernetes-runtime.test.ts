@@ -20,7 +20,7 @@ function job(
   name: string,
   options: { spec?: string; podAnnotations?: Record<string, string>; podSpec?: string } = {},
 ) {
-  const annotations = Object.entries(options.podAnnotations ?? {})
+  const annotations = Object.entries({ "gitfaas.dev/fake-run-duration": "1s", ...options.podAnnotations })
     .map(([key, value]) => `\n        ${key}: "${value}"`)
     .join("");
   return `apiVersion: batch/v1
@@ -28,11 +28,10 @@ kind: Job
 metadata:
   name: ${name}-{{RANDOM}}
 spec:
-  backoffLimit: 0
+  backoffLimit: ${options.backoffLimit ?? 0}
 ${options.spec ?? ""}  template:
     metadata:
-      annotations:
-        gitfaas.dev/fake-run-duration: "1s"${annotations}
+      annotations:${annotations}
     spec:
       restartPolicy: Never
       containers:
@@ -50,7 +49,7 @@ ${options.podSpec ?? ""}`;
 const MANIFESTS: Record<string, string> = {
   "ok.yaml": job("ok"),
   "fails.yaml": job("fails", {
-    spec: "  backoffLimit: 1\n",
+    backoffLimit: 1,
     podAnnotations: { "gitfaas.dev/fake-exit-code": "1" },
   }),
   "ttl.yaml": job("ttl", { spec: "  ttlSecondsAfterFinished: 1\n" }),
@@ -111,6 +110,8 @@ before(async () => {
   gitfaas = await startServer(common);
   // The same service account with gitfaas's namespace policy off: only RBAC stands in the way.
   unscoped = await startServer({ ...common, scope: "clusterWide", "banned-kinds": "Role" });
+  const status = await http(gitfaas.url, "GET", "/status");
+  assert.equal(status.json.lastError, null, status.text);
 });
 
 after(async () => {
