@@ -226,9 +226,15 @@ test("redis: the unfinished index follows statuses and expiry; purge deletes eve
   }
 });
 
-test("redis: ping answers while connected and fails once closed", async () => {
+test("redis: ping answers while connected (also while watching) and fails once closed", async () => {
   const store = await connect(60);
   await store.ping();
+  let subscribed!: () => void;
+  const active = new Promise<void>((resolve) => (subscribed = resolve));
+  const stop = store.watchRequest(newRequestUid(), () => subscribed());
+  await active;
+  await store.ping();
+  stop();
   await store.close();
   await assert.rejects(store.ping());
 });
