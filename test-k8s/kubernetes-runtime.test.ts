@@ -18,7 +18,12 @@ type Running = Awaited<ReturnType<typeof startServer>>;
 
 function job(
   name: string,
-  options: { spec?: string; podAnnotations?: Record<string, string>; podSpec?: string } = {},
+  options: {
+    backoffLimit?: number;
+    spec?: string;
+    podAnnotations?: Record<string, string>;
+    podSpec?: string;
+  } = {},
 ) {
   const annotations = Object.entries({ "gitfaas.dev/fake-run-duration": "1s", ...options.podAnnotations })
     .map(([key, value]) => `\n        ${key}: "${value}"`)

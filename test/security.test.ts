@@ -214,8 +214,8 @@ test("limits: a topic's running functions are capped, one more waits, beyond tha
   const firstFn = (firstDone.json.functions as { finishedAt: string }[])[0]!;
   const secondFn = (secondDone.json.functions as { startedAt: string }[])[0]!;
   assert.ok(
-    new Date(secondFn.startedAt) >= new Date(firstFn.respondedAt),
-    "the queued one started after the first",
+    new Date(secondFn.startedAt) >= new Date(firstFn.finishedAt),
+    "the queued one started after the first finished",
   );
 });
 

@@ -1,7 +1,6 @@
 import {
   BatchV1Api,
   CoreV1Api,
-  KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
   VersionApi,
@@ -23,6 +22,7 @@ import type {
   UnfinishedFunction,
 } from "../port.js";
 import { fromKubernetesError } from "./errors.js";
+import { PooledKubeConfig } from "./pooled-kubeconfig.js";
 import { statusOfJob, statusOfPod } from "./status.js";
 
 export interface KubernetesRuntimeOptions {
@@ -40,8 +40,8 @@ export interface KubernetesRuntimeOptions {
 const FIELD_MANAGER = "gitfaas";
 const TRACKED_SELECTOR = TRACKING.functionId;
 
-export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
-  const config = new KubeConfig();
+export function loadKubeConfig(kubeconfig: string | undefined): PooledKubeConfig {
+  const config = new PooledKubeConfig();
   if (kubeconfig) config.loadFromFile(kubeconfig);
   else config.loadFromDefault();
   return config;
@@ -54,7 +54,7 @@ export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
  */
 export class KubernetesRuntime implements Runtime {
   readonly name = "kubernetes";
-  private readonly config: KubeConfig;
+  private readonly config: PooledKubeConfig;
   private readonly objects: KubernetesObjectApi;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
@@ -243,5 +243,6 @@ export class KubernetesRuntime implements Runtime {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled(this.informers.map((informer) => informer.stop()));
+    this.config.destroyPool();
   }
 }
