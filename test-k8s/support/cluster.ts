@@ -38,12 +38,15 @@ export async function deleteNamespace(name: string): Promise<void> {
 }
 
 /**
- * A ServiceAccount bound to the very Role the Helm chart ships (deploy/rbac-rules.yaml), and a
+ * A ServiceAccount bound to the very Role the Helm chart ships (charts/gitfaas/files/rbac-rules.yaml), and a
  * kubeconfig that authenticates as it with a token from the TokenRequest API.
  */
 export async function serviceAccountKubeconfig(namespace: string, file: string): Promise<string> {
   const rules = parse(
-    await readFile(join(import.meta.dirname, "..", "..", "deploy", "rbac-rules.yaml"), "utf8"),
+    await readFile(
+      join(import.meta.dirname, "..", "..", "charts", "gitfaas", "files", "rbac-rules.yaml"),
+      "utf8",
+    ),
   ) as V1PolicyRule[];
   await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "gitfaas" } } });
   await rbac.createNamespacedRole({ namespace, body: { metadata: { name: "gitfaas" }, rules } });
