@@ -7,10 +7,10 @@
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { BatchV1Api, KubernetesObjectApi, PatchStrategy, type V1Job } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../src/runtime/index.js";
+import { emit, round, timed } from "./support/measure.js";
 import { http, startServer, tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
 
@@ -69,34 +69,6 @@ function rawJob(namespace: string): V1Job {
   };
 }
 
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function timed(count: number, concurrency: number, once: () => Promise<void>) {
-  const samples: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        next++;
-        const t0 = performance.now();
-        await once();
-        samples.push(performance.now() - t0);
-      }
-    }),
-  );
-  return {
-    p50: percentile(samples, 50),
-    p99: percentile(samples, 99),
-    perSecond: count / ((performance.now() - started) / 1000),
-  };
-}
-
-const round = (value: number) => Math.round(value * 100) / 100;
-
 const namespace = await createNamespace("gitfaas-bench");
 const workDir = await tempDir("bench-k8s");
 const repo = join(workDir, "repo");
@@ -143,23 +115,20 @@ try {
       if (answer.status !== 202 || answer.json.error !== false)
         throw new Error(`publish failed: ${answer.text}`);
     });
-    process.stdout.write(
-      `${JSON.stringify({
-        figure: `publish_to_job_created_c${concurrency}`,
-        p50_ms: round(gitfaas.p50),
-        p99_ms: round(gitfaas.p99),
-        per_second: round(gitfaas.perSecond),
-        baseline: "raw create of the same Job through @kubernetes/client-node",
-        baseline_p50_ms: round(raw.p50),
-        baseline_p99_ms: round(raw.p99),
-        baseline_per_second: round(raw.perSecond),
-        ratio_p50: round(gitfaas.p50 / raw.p50),
-        target_ratio_p50: 1.3,
-        raw_apply_p50_ms: round(rawApply.p50),
-        raw_apply_per_second: round(rawApply.perSecond),
-        ratio_p50_vs_raw_apply: round(gitfaas.p50 / rawApply.p50),
-      })}\n`,
-    );
+    emit(`publish_to_job_created_c${concurrency}`, {
+      p50_ms: round(gitfaas.p50),
+      p99_ms: round(gitfaas.p99),
+      per_second: round(gitfaas.perSecond),
+      baseline: "raw create of the same Job through @kubernetes/client-node",
+      baseline_p50_ms: round(raw.p50),
+      baseline_p99_ms: round(raw.p99),
+      baseline_per_second: round(raw.perSecond),
+      ratio_p50: round(gitfaas.p50 / raw.p50),
+      target_ratio_p50: 1.3,
+      raw_apply_p50_ms: round(rawApply.p50),
+      raw_apply_per_second: round(rawApply.perSecond),
+      ratio_p50_vs_raw_apply: round(gitfaas.p50 / rawApply.p50),
+    });
   }
 } finally {
   await server.cleanup();

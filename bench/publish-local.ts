@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
-import { performance } from "node:perf_hooks";
+import { emit, round, timed } from "./support/measure.js";
 import {
   http,
   nodeJob,
@@ -18,35 +18,6 @@ import {
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 30);
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function emit(figure: string, fields: Record<string, number | string>): void {
-  process.stdout.write(`${JSON.stringify({ figure, ...fields })}\n`);
-}
-
-async function timed(count: number, concurrency: number, once: () => Promise<void>) {
-  const samples: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        next++;
-        const t0 = performance.now();
-        await once();
-        samples.push(performance.now() - t0);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), perSecond: count / seconds };
-}
-
-const round = (value: number) => Math.round(value * 100) / 100;
 
 const repo = await tempDir("bench-repo");
 await writeTree(repo, {

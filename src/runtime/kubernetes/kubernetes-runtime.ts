@@ -22,6 +22,7 @@ import type {
   UnfinishedFunction,
 } from "../port.js";
 import { fromKubernetesError } from "./errors.js";
+import { StatusListeners } from "../status-listeners.js";
 import { PooledKubeConfig } from "./pooled-kubeconfig.js";
 import { statusOfJob, statusOfPod } from "./status.js";
 
@@ -59,11 +60,12 @@ export class KubernetesRuntime implements Runtime {
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
   private readonly version: VersionApi;
-  private readonly listeners: StatusListener[] = [];
+  private readonly statuses: StatusListeners;
   private readonly informers: Informer<KubernetesObject>[] = [];
   private closed = false;
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
+    this.statuses = new StatusListeners(options.logger);
     this.config = loadKubeConfig(options.kubeconfig);
     // One client set for the life of the process: one connection pool, no process per apply.
     this.objects = KubernetesObjectApi.makeApiClient(this.config);
@@ -73,18 +75,11 @@ export class KubernetesRuntime implements Runtime {
   }
 
   onStatus(listener: StatusListener): void {
-    this.listeners.push(listener);
+    this.statuses.add(listener);
   }
 
   private report(report: StatusReport | undefined): void {
-    if (!report) return;
-    for (const listener of this.listeners) {
-      try {
-        listener(report);
-      } catch (error) {
-        this.options.logger.error({ err: error, functionUid: report.functionUid }, "status listener failed");
-      }
-    }
+    this.statuses.report(report);
   }
 
   async apply(launch: FunctionLaunch): Promise<ApplyOutcome> {

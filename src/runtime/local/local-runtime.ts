@@ -13,6 +13,7 @@ import type {
   UnfinishedFunction,
 } from "../port.js";
 import { planRun, type LocalContainer, type LocalRunPlan } from "./pod-spec.js";
+import { StatusListeners } from "../status-listeners.js";
 import { Semaphore } from "./semaphore.js";
 
 export interface LocalRuntimeOptions {
@@ -51,7 +52,7 @@ const MAX_RETRY_DELAY_MS = 30_000;
  */
 export class LocalRuntime implements Runtime {
   readonly name = "local";
-  private readonly listeners: StatusListener[] = [];
+  private readonly statuses: StatusListeners;
   private readonly slots: Semaphore;
   private readonly children = new Set<ChildProcess>();
   private readonly executions = new Set<Promise<void>>();
@@ -59,22 +60,17 @@ export class LocalRuntime implements Runtime {
   private readonly runsDir: string;
 
   constructor(private readonly options: LocalRuntimeOptions) {
+    this.statuses = new StatusListeners(options.logger);
     this.slots = new Semaphore(Math.max(1, options.concurrency));
     this.runsDir = join(options.dataDir, "runs");
   }
 
   onStatus(listener: StatusListener): void {
-    this.listeners.push(listener);
+    this.statuses.add(listener);
   }
 
-  private report(report: StatusReport): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(report);
-      } catch (error) {
-        this.options.logger.error({ err: error, functionUid: report.functionUid }, "status listener failed");
-      }
-    }
+  private report(report: StatusReport | undefined): void {
+    this.statuses.report(report);
   }
 
   async apply(launch: FunctionLaunch): Promise<ApplyOutcome> {
