@@ -44,3 +44,20 @@ test("requests and responses expire after --expiration seconds", async () => {
   assert.equal(expired.status, 404);
   assert.equal(expired.json.code, "REQUEST_NOT_FOUND");
 });
+
+test("no valid catalog yet: publish answers 503 and /readyz says not ready, with the reason in /status", async () => {
+  const broken = await tempDir("broken-repo");
+  after(() => rm(broken, { recursive: true, force: true }));
+  await writeTree(broken, { "config.json": "{ not json" });
+  const server = await startServer({ repo: broken });
+  after(() => server.cleanup());
+  const published = await http(server.url, "POST", "/publish/echo", "x", "text/plain");
+  assert.equal(published.status, 503);
+  assert.equal(published.json.code, "CATALOG_NOT_LOADED");
+  const ready = await http(server.url, "GET", "/readyz");
+  assert.equal(ready.status, 503);
+  const status = await http(server.url, "GET", "/status");
+  assert.equal(status.json.revision, null);
+  assert.equal((status.json.lastError as { code: string }).code, "CATALOG_INVALID");
+  assert.equal((await http(server.url, "GET", "/healthz")).status, 200);
+});
