@@ -49,15 +49,26 @@ interface Run {
   stderr: string;
 }
 
+// The API server of the shared cluster may be restarted by another suite running at the same time
+// (kubernetes-runtime.test.ts): such refusals are retried for a while; anything else is the answer.
+const API_DOWN =
+  /connection refused|connection reset|unexpected EOF|server is currently unable|TLS handshake timeout/i;
+
 function run(
   command: string,
   args: readonly string[],
   input?: string,
   env: NodeJS.ProcessEnv = HELM_ENV,
 ): Run {
-  const result = spawnSync(command, args, { input, encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 });
-  if (result.error) throw result.error;
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const result = spawnSync(command, args, { input, encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 });
+    if (result.error) throw result.error;
+    if (result.status === 0 || !API_DOWN.test(result.stderr) || Date.now() > deadline) {
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    }
+    spawnSync("sleep", ["1"]);
+  }
 }
 
 function ok(
