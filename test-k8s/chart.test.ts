@@ -52,7 +52,7 @@ interface Run {
 // The API server of the shared cluster may be restarted by another suite running at the same time
 // (kubernetes-runtime.test.ts): such refusals are retried for a while; anything else is the answer.
 const API_DOWN =
-  /connection refused|connection reset|unexpected EOF|server is currently unable|TLS handshake timeout/i;
+  /connection refused|server .* was refused|connection reset|unexpected EOF|server is currently unable|TLS handshake timeout/i;
 
 function run(
   command: string,
