@@ -13,6 +13,7 @@ import {
   symlink,
   writeFile,
 } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GitfaasError, isGitfaasError } from "../src/errors/index.js";
 import {
@@ -24,7 +25,7 @@ import {
 } from "../src/gitops/index.js";
 import type { Logger } from "../src/logging/index.js";
 import { git, TempDirs, TestRepo } from "./support/git-repos.js";
-import { startGitHttpServer, type GitHttpServer } from "./support/git-http-server.js";
+import { startGitHttpServer, startRedirectServer, type GitHttpServer } from "./support/git-http-server.js";
 import { startSshd, type TestSshd } from "./support/sshd.js";
 
 const temps = new TempDirs();
@@ -169,6 +170,47 @@ describe("GitSync settings", () => {
     );
   });
 
+  test("a token with a plain http:// URL is refused unless the host is loopback", () => {
+    const make = (repo: string, token?: string): GitSync<Catalog> =>
+      new GitSync({
+        repo,
+        branch: "main",
+        dataDir: "/nonexistent",
+        auth: { token, strictHostKeyChecking: true },
+        load: loadCatalog,
+        logger: recordingLogger([]),
+      });
+    const secret = "tok-plain-http-secret";
+    for (const repo of [
+      "http://git.example.com/r.git",
+      "HTTP://git.example.com:8080/r.git",
+      "http://alice@10.0.0.1/r.git",
+      // Not loopback whatever a WHATWG parser makes of it: git and curl take the host after the '@'.
+      "http://127.0.0.1\\@git.example.com/r.git",
+      "http://127.0.0.1.example.com/r.git",
+    ]) {
+      assert.throws(
+        () => make(repo, secret),
+        (error: unknown) =>
+          isGitfaasError(error) && error.code === "INVALID_SETTING" && !error.message.includes(secret),
+        repo,
+      );
+    }
+    for (const repo of [
+      "http://127.0.0.1:8080/r.git",
+      "http://127.3.2.1/r.git",
+      "http://localhost:3000/r.git",
+      "http://alice@LOCALHOST/r.git",
+      "http://[::1]:8080/r.git",
+    ]) {
+      assert.doesNotThrow(() => make(repo, secret), repo);
+    }
+    // https, or no token at all, is fine with any host.
+    assert.doesNotThrow(() => make("https://git.example.com/r.git", secret));
+    assert.doesNotThrow(() => make("http://git.example.com/r.git"));
+    assert.doesNotThrow(() => make("http://git.example.com/r.git", ""));
+  });
+
   for (const branch of ["-x", "a..b", "a b", "refs:x", "x.lock", ""]) {
     test(`branch ${JSON.stringify(branch)} is refused`, () => {
       assert.throws(
@@ -305,10 +347,12 @@ describe("GitSync over smart HTTP with basic auth", () => {
   test("git stderr that echoes the token is scrubbed before it reaches errors and logs", async () => {
     const tools = await temps.make("gitfaas-leaky-");
     const leaky = join(tools, "leaky-git.sh");
-    // A misbehaving git that prints the secret it was given.
-    await writeFile(leaky, `#!/bin/sh\necho "fatal: cannot use $GITFAAS_GIT_TOKEN here" >&2\nexit 128\n`, {
-      mode: 0o755,
-    });
+    // A misbehaving git that prints the secret it was given (only the fetch is given it).
+    await writeFile(
+      leaky,
+      `#!/bin/sh\ncase " $* " in *" fetch "*) echo "fatal: cannot use $GITFAAS_GIT_TOKEN here" >&2; exit 128 ;; esac\nexec git "$@"\n`,
+      { mode: 0o755 },
+    );
     const { sync, logs } = await newSync(server.urlFor("repo.git"), {
       auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
       gitBinary: leaky,
@@ -318,6 +362,81 @@ describe("GitSync over smart HTTP with basic auth", () => {
     assert.match(outcome.refused!.message, /cannot use \*\*\* here/);
     assert.ok(!sync.status().lastError!.message.includes(TOKEN));
     assert.ok(!logs.join("\n").includes(TOKEN));
+  });
+
+  describe("a server redirecting to another host", () => {
+    // Both are loopback on Linux, yet distinct hosts to git: what a redirect to a stranger looks like.
+    let other: GitHttpServer;
+    let redirector: GitHttpServer;
+    before(async () => {
+      other = await startGitHttpServer({
+        projectRoot: join(repo.bareDir, ".."),
+        username: USER,
+        token: TOKEN,
+        host: "127.0.0.2",
+      });
+      redirector = await startRedirectServer(other.baseUrl);
+    });
+    after(async () => {
+      await redirector.close();
+      await other.close();
+    });
+
+    test("is not followed, so the other host sees no request and no credentials", async () => {
+      const { sync } = await newSync(redirector.urlFor("repo.git"), {
+        auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+      });
+      const seenBefore = other.requests.length;
+      const outcome = await sync.sync();
+      assert.equal(outcome.served, undefined);
+      assert.ok(outcome.refused !== undefined);
+      assert.ok(redirector.requests.length > 0, "git asked the configured host");
+      const seen = other.requests.slice(seenBefore);
+      assert.ok(
+        seen.every((request) => request.headers.authorization === undefined),
+        "the other host got credentials",
+      );
+      assert.deepEqual(seen, [], "the redirect was not followed");
+    });
+
+    test("even a git that follows it anyway gets no credentials for the other host from askpass", async () => {
+      // Turns the product's http.followRedirects=false into true: an older or differently built git.
+      const tools = await temps.make("gitfaas-follow-");
+      const following = join(tools, "following-git.sh");
+      await writeFile(
+        following,
+        [
+          "#!/bin/sh",
+          'for arg do shift; [ "$arg" = http.followRedirects=false ] && arg=http.followRedirects=true; set -- "$@" "$arg"; done',
+          'exec git "$@"',
+          "",
+        ].join("\n"),
+        { mode: 0o755 },
+      );
+      const { sync } = await newSync(redirector.urlFor("repo.git"), {
+        auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+        gitBinary: following,
+      });
+      const seenBefore = other.requests.length;
+      const outcome = await sync.sync();
+      const seen = other.requests.slice(seenBefore);
+      assert.ok(seen.length > 0, "the redirect was followed to the other host");
+      assert.ok(
+        seen.every((request) => request.headers.authorization === undefined),
+        "the other host got credentials",
+      );
+      assert.equal(outcome.served, undefined);
+      assert.equal(outcome.refused?.code, "GIT_AUTH_FAILED", outcome.refused?.message);
+
+      // The same askpass still answers for its own host, also when the user name is in the URL.
+      const direct = await newSync(other.urlFor("repo.git").replace("://", `://${USER}@`), {
+        auth: { token: TOKEN, strictHostKeyChecking: true },
+        gitBinary: following,
+      });
+      const served = await direct.sync.sync();
+      assert.equal(served.refused, undefined, served.refused?.message);
+      assert.equal(served.served?.id, head);
+    });
   });
 });
 
@@ -398,20 +517,65 @@ describe("GitSync over SSH", () => {
     assert.equal(outcome.served?.id, head);
   });
 
-  test("a key readable by others (as mounted from a Secret) is used through a private 0600 copy", async () => {
+  test("a key readable by others is used through a 0600 copy in a private temp folder, removed right after", async () => {
     const dir = await temps.make("gitfaas-openkey-");
     const openKey = join(dir, "key");
-    await writeFile(openKey, await readFile(sshd.clientKeyFile));
+    const keyContent = await readFile(sshd.clientKeyFile);
+    await writeFile(openKey, keyContent);
     await chmod(openKey, 0o644);
+    // The system temp dir for this test alone, so that whatever lands in it can be listed.
+    const tempRoot = await temps.make("gitfaas-tmpdir-");
+    const tools = await temps.make("gitfaas-sshlog-");
+    const logFile = join(tools, "during-fetch.log");
+    const wrapper = join(tools, "git-wrapper.sh");
+    await writeFile(
+      wrapper,
+      [
+        "#!/bin/sh",
+        `case " $* " in *" fetch "*) printf 'ssh: %s\\n' "$GIT_SSH_COMMAND" >> '${logFile}'; find '${tempRoot}' -mindepth 1 -printf '%m %p\\n' >> '${logFile}' ;; esac`,
+        'exec git "$@"',
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
     const { sync, dataDir } = await newSync(sshd.urlFor(repo.bareDir), {
       auth: { sshKeyFile: openKey, knownHostsFile: sshd.knownHostsFile, strictHostKeyChecking: true },
+      gitBinary: wrapper,
     });
-    const outcome = await sync.sync();
+    // Where an earlier version left its copy: it must not survive either.
+    await mkdir(join(dataDir, "git", "ssh"), { recursive: true });
+    await writeFile(join(dataDir, "git", "ssh", "id_key"), keyContent, { mode: 0o600 });
+
+    const savedTmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = tempRoot;
+    let outcome;
+    try {
+      assert.equal(tmpdir(), tempRoot);
+      outcome = await sync.sync();
+    } finally {
+      if (savedTmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmpdir;
+    }
     assert.equal(outcome.refused, undefined, outcome.refused?.message);
     assert.equal(outcome.served?.id, head);
-    const copy = await stat(join(dataDir, "git", "ssh", "id_key"));
-    assert.equal(copy.mode & 0o777, 0o600);
+
+    // During the fetch, ssh was pointed at a 0600 copy in a 0700 folder of the temp dir.
+    const log = await readFile(logFile, "utf8");
+    const identity = /IdentityFile="([^"]+)"/.exec(log)?.[1];
+    assert.ok(identity !== undefined, log);
+    assert.ok(identity.startsWith(`${tempRoot}/`), log);
+    const privateDir = identity.slice(0, identity.lastIndexOf("/"));
+    assert.ok(log.includes(`\n700 ${privateDir}\n`), log);
+    assert.ok(log.includes(`\n600 ${identity}\n`), log);
+
+    // After it, no copy is left anywhere: not in the temp dir, not under the data dir.
+    assert.deepEqual(await readdir(tempRoot), []);
+    for (const content of await everythingOnDisk(dataDir)) {
+      assert.ok(!content.includes(keyContent), "a file under dataDir holds the key");
+    }
+    assert.equal(await pathExists(join(dataDir, "git", "ssh")), false);
     assert.equal((await stat(openKey)).mode & 0o777, 0o644, "the original is left alone");
+    await sync.stop();
   });
 });
 
@@ -462,7 +626,7 @@ describe("GitSync following a repository", () => {
     assert.equal((await sync.sync()).served?.id, first);
   });
 
-  test("a new commit is picked up by sync(), onChange fires, and only current + previous snapshots stay", async () => {
+  test("a new commit is picked up by sync(), onChange fires, and earlier snapshots stay for runs still using them", async () => {
     const { repo, first } = await freshRepo("newcommit");
     const { sync, dataDir } = await newSync(repo.bareDir);
     const changes: Revision<Catalog>[] = [];
@@ -485,8 +649,30 @@ describe("GitSync following a repository", () => {
       changes.map((revision) => revision.id),
       [first, second, third],
     );
+    // A run queued while `first` was served still finds its folder, two commits later.
     const snapshots = (await readdir(join(dataDir, "git", "snapshots"))).sort();
-    assert.deepEqual(snapshots, [second, third].sort());
+    assert.deepEqual(snapshots, [first, second, third].sort());
+    assert.equal(await readFile(join(firstDir, "config.json"), "utf8"), config("one"));
+  });
+
+  test("a previous snapshot is deleted once older than the grace period, the two latest never", async () => {
+    const { repo, first } = await freshRepo("grace");
+    const { sync, dataDir } = await newSync(repo.bareDir, { snapshotGraceMs: 1500 });
+    const snapshots = async (): Promise<string[]> =>
+      (await readdir(join(dataDir, "git", "snapshots"))).sort();
+    await sync.sync();
+    const served = [first];
+    for (const topic of ["two", "three", "four"]) {
+      served.push(await repo.commit({ "config.json": config(topic) }));
+      assert.equal((await sync.sync()).served?.id, served.at(-1));
+    }
+    assert.deepEqual(await snapshots(), [...served].sort(), "all younger than the grace period");
+
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    const fifth = await repo.commit({ "config.json": config("five") });
+    assert.equal((await sync.sync()).served?.id, fifth);
+    // first and second are past the grace; third and fourth are the two latest previous ones.
+    assert.deepEqual(await snapshots(), [served[2], served[3], fifth].sort());
   });
 
   test("an unchanged repository keeps the revision, fires nothing, and refreshes lastSyncAt", async () => {
@@ -726,6 +912,21 @@ describe("GitSync serving a plain directory", () => {
     await writeFile(join(source, ".gitignore"), "x\n");
     const three = (await (await newSync(source)).sync.sync()).served!;
     assert.notEqual(three.id, one.id, ".gitignore is content; only .git is skipped");
+  });
+
+  test("at most 20 snapshots are kept, the newest ones, however young the others", async () => {
+    const source = await temps.make("gitfaas-plain-");
+    const { sync, dataDir } = await newSync(source);
+    const ids: string[] = [];
+    for (let i = 0; i < 23; i += 1) {
+      await writeFile(join(source, "config.json"), config(`t${i}`));
+      const outcome = await sync.sync();
+      assert.equal(outcome.refused, undefined, outcome.refused?.message);
+      ids.push(outcome.served!.id);
+    }
+    assert.equal(new Set(ids).size, 23);
+    const kept = (await readdir(join(dataDir, "git", "snapshots"))).sort();
+    assert.deepEqual(kept, ids.slice(-20).sort());
   });
 
   test("a missing path is refused with GIT_FAILED", async () => {

@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, stat, writeFile } from "node:fs/promises";
+import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Transport } from "./source.js";
 
@@ -10,44 +10,151 @@ export interface GitAuth {
   strictHostKeyChecking: boolean;
 }
 
+/** Where credentials reach git: the repository URL and its transport. */
+export interface AuthTarget {
+  readonly url: string;
+  readonly transport: Transport;
+}
+
+/**
+ * Makes (once) and returns a folder only this process may enter, removed by the caller right after
+ * the git invocation it serves: copies of secrets and helper scripts live there, never in the data dir.
+ */
+export type PrivateDir = () => Promise<string>;
+
 // Hosts such as GitHub accept any non-empty user name alongside a token; git needs one to ask for the password.
 const DEFAULT_TOKEN_USERNAME = "git";
 
 // Reads both answers from its own environment, so neither the script nor any argv holds a secret.
-const ASKPASS_SCRIPT = `#!/bin/sh
-case "$1" in
-  Username*|username*) printf '%s\\n' "$GITFAAS_GIT_USERNAME" ;;
-  *) printf '%s\\n' "$GITFAAS_GIT_TOKEN" ;;
-esac
-`;
+// git names the URL it wants credentials for in its prompt ("Username for 'http://host:port': ",
+// "Password for 'http://user@host:port': "): only the configured origin gets an answer, so a
+// redirect (or anything else) that sends git to another host never receives the token.
+const ASKPASS_SCRIPT = [
+  "#!/bin/sh",
+  'case "$1" in',
+  `  "Username for '"*) answer=$GITFAAS_GIT_USERNAME; rest=\${1#"Username for '"} ;;`,
+  `  "Password for '"*) answer=$GITFAAS_GIT_TOKEN; rest=\${1#"Password for '"} ;;`,
+  "  *) exit 1 ;;",
+  "esac",
+  'case "$rest" in',
+  `  *"': ") url=\${rest%"': "} ;;`,
+  "  *) exit 1 ;;",
+  "esac",
+  'case "$url" in',
+  "  *://*) ;;",
+  "  *) exit 1 ;;",
+  "esac",
+  // The user name git shows before the host may hold '@' itself: the host is what follows the last one.
+  "scheme=${url%%://*}",
+  "authority=${url#*://}",
+  "host=${authority##*@}",
+  '[ -n "$GITFAAS_GIT_ORIGIN" ] && [ "$scheme://$host" = "$GITFAAS_GIT_ORIGIN" ] || exit 1',
+  "printf '%s\\n' \"$answer\"",
+  "",
+].join("\n");
 
-/** The environment entries git needs to authenticate over `transport`; secrets appear only as env values. */
+/** The environment entries git needs to authenticate to `target`; secrets appear only as env values. */
 export async function authEnvironment(
   auth: GitAuth,
-  transport: Transport,
-  gitDir: string,
+  target: AuthTarget,
+  privateDir: PrivateDir,
 ): Promise<Record<string, string>> {
-  if (transport === "http") return httpEnvironment(auth, gitDir);
-  if (transport === "ssh") return { GIT_SSH_COMMAND: await sshCommand(auth, gitDir) };
+  if (target.transport === "http") return httpEnvironment(auth, target.url, privateDir);
+  if (target.transport === "ssh") return { GIT_SSH_COMMAND: await sshCommand(auth, privateDir) };
   return {};
 }
 
-async function httpEnvironment(auth: GitAuth, gitDir: string): Promise<Record<string, string>> {
-  if (auth.token === undefined || auth.token === "") return {};
-  const askpass = join(gitDir, "askpass.sh");
+/** Whether `auth` holds a token, i.e. whether git over HTTP(S) will be handed one. */
+export function hasToken(auth: GitAuth): boolean {
+  return auth.token !== undefined && auth.token !== "";
+}
+
+async function httpEnvironment(
+  auth: GitAuth,
+  url: string,
+  privateDir: PrivateDir,
+): Promise<Record<string, string>> {
+  if (!hasToken(auth)) return {};
+  const origin = httpOrigin(url);
+  // Without an origin to compare with, the script answers nothing: better no credentials than a leak.
+  const askpass = join(await privateDir(), "askpass.sh");
   await writeFile(askpass, ASKPASS_SCRIPT, { mode: 0o700 });
   await chmod(askpass, 0o700);
   return {
     GIT_ASKPASS: askpass,
+    GITFAAS_GIT_ORIGIN: origin?.origin ?? "",
     GITFAAS_GIT_USERNAME: auth.username || DEFAULT_TOKEN_USERNAME,
-    GITFAAS_GIT_TOKEN: auth.token,
+    GITFAAS_GIT_TOKEN: auth.token ?? "",
   };
 }
 
-async function sshCommand(auth: GitAuth, gitDir: string): Promise<string> {
+export interface HttpOrigin {
+  /** `scheme://host[:port]` spelled as git spells it in its credential prompts. */
+  readonly origin: string;
+  /** The host alone: no port, no IPv6 brackets, lower case. */
+  readonly hostname: string;
+}
+
+/**
+ * Reads the origin out of an http(s) URL by git's own rules (credential.c): the scheme as written,
+ * the user name ending at the first '@' of the authority, the host percent-decoded and kept with its
+ * port as written. Both the askpass check and the loopback check use this, so they see the host git
+ * (and curl) will talk to, whatever a URL parser with other rules would make of the same text.
+ */
+export function httpOrigin(url: string): HttpOrigin | undefined {
+  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)/i.exec(url);
+  const scheme = match?.[1];
+  const authority = match?.[2];
+  if (scheme === undefined || authority === undefined) return undefined;
+  const at = authority.indexOf("@");
+  const host = percentDecode(at === -1 ? authority : authority.slice(at + 1));
+  if (host === "" || /[\s@\\]/.test(host)) return undefined;
+  let hostname: string;
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    if (end === -1) return undefined;
+    hostname = host.slice(1, end);
+  } else {
+    const colon = host.lastIndexOf(":");
+    hostname = colon === -1 ? host : host.slice(0, colon);
+  }
+  return { origin: `${scheme}://${host}`, hostname: hostname.toLowerCase() };
+}
+
+/** 127.0.0.0/8, ::1 or localhost: hosts whose traffic never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/\.$/, "");
+  if (name === "localhost") return true;
+  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(name);
+  if (v4 !== null) return v4.slice(1).every((part) => Number(part) <= 255);
+  if (!name.includes(":")) return false;
+  try {
+    return new URL(`http://[${name}]/`).hostname === "[::1]";
+  } catch {
+    return false;
+  }
+}
+
+// git's url_decode_mem: valid %XX sequences become bytes, anything else stays as it is.
+function percentDecode(text: string): string {
+  if (!text.includes("%")) return text;
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i += 1) {
+    const hex = text.slice(i + 1, i + 3);
+    if (text[i] === "%" && /^[0-9a-f]{2}$/i.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(text[i] ?? "", "utf8"));
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+async function sshCommand(auth: GitAuth, privateDir: PrivateDir): Promise<string> {
   const parts = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30"];
   if (auth.sshKeyFile !== undefined && auth.sshKeyFile !== "") {
-    const keyFile = await usableKeyFile(auth.sshKeyFile, gitDir);
+    const keyFile = await usableKeyFile(auth.sshKeyFile, privateDir);
     // As an -o option rather than -i: ssh expands %-tokens of either, but `-i` is checked for existence
     // before expansion, so a path holding % could be passed through neither escaped nor unescaped.
     parts.push("-o", shellQuote(`IdentityFile=${sshOptionPath(keyFile)}`), "-o", "IdentitiesOnly=yes");
@@ -79,20 +186,19 @@ async function sshCommand(auth: GitAuth, gitDir: string): Promise<string> {
 
 /**
  * ssh refuses a private key that its group or others may read, or that another user owns. Keys mounted
- * from a Kubernetes Secret often are (defaultMode 0644, owned by root), so such a key is copied into a
- * private folder of our own with mode 0600 and that copy is used instead.
+ * from a Kubernetes Secret often are (defaultMode 0644, owned by root), so such a key is copied with
+ * mode 0600 into the private folder of this one git invocation, which the caller removes right after:
+ * the copy never lands in the data dir (where local runs work) and never outlives a key rotation.
  */
-async function usableKeyFile(keyFile: string, gitDir: string): Promise<string> {
+async function usableKeyFile(keyFile: string, privateDir: PrivateDir): Promise<string> {
   const info = await stat(keyFile);
   const ownUid = process.getuid?.();
   const tooOpen = (info.mode & 0o077) !== 0;
   const foreign = ownUid !== undefined && info.uid !== ownUid;
   if (!tooOpen && !foreign) return keyFile;
-  const privateDir = join(gitDir, "ssh");
-  await mkdir(privateDir, { recursive: true, mode: 0o700 });
-  await chmod(privateDir, 0o700);
-  const copy = join(privateDir, "id_key");
-  await copyFile(keyFile, copy);
+  const copy = join(await privateDir(), "id_key");
+  // Created 0600 from the start ("wx": a new file in a fresh folder), never briefly with the source's mode.
+  await writeFile(copy, await readFile(keyFile), { mode: 0o600, flag: "wx" });
   await chmod(copy, 0o600);
   return copy;
 }

@@ -1,8 +1,9 @@
-import { mkdir, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
 import type { Logger } from "../logging/index.js";
-import { authEnvironment, type GitAuth } from "./auth.js";
+import { authEnvironment, hasToken, type GitAuth } from "./auth.js";
 import { GitRunner, scrub } from "./git-process.js";
 import {
   copyPlainDir,
@@ -13,7 +14,13 @@ import {
   pruneSnapshots,
   type Layout,
 } from "./snapshots.js";
-import { checkBranchSetting, checkRepoSetting, resolveSource, type RepoSource } from "./source.js";
+import {
+  checkBranchSetting,
+  checkRepoSetting,
+  checkTokenTransport,
+  resolveSource,
+  type RepoSource,
+} from "./source.js";
 
 export interface GitSyncOptions<T> {
   /** http(s)://, ssh://, git@host:path (scp-like), file://, or a local path (a git repository or a plain folder). */
@@ -31,6 +38,12 @@ export interface GitSyncOptions<T> {
   searchPath?: string;
   /** A git command running longer than this is killed; default two minutes. */
   gitTimeoutMs?: number;
+  /**
+   * How long a snapshot stays on disk after it stopped being served, for runs queued against it;
+   * default one hour. The two most recent previous snapshots stay whatever their age, and at most
+   * MAX_SNAPSHOTS (current included) are kept whatever the grace.
+   */
+  snapshotGraceMs?: number;
 }
 
 export interface Revision<T> {
@@ -57,6 +70,11 @@ export interface SyncOutcome<T> {
 
 const DEFAULT_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_GIT_TIMEOUT_MS = 120_000;
+const DEFAULT_SNAPSHOT_GRACE_MS = 60 * 60 * 1000;
+/** Previous snapshots kept whatever their age. */
+const MIN_PREVIOUS_SNAPSHOTS = 2;
+/** Snapshots kept at most, the current one included, whatever the grace. */
+const MAX_SNAPSHOTS = 20;
 
 type Refusal = NonNullable<SyncOutcome<unknown>["refused"]>;
 
@@ -76,7 +94,10 @@ export class GitSync<T> {
   private readonly layout: Layout;
   private readonly logger: Logger;
   private served: Revision<T> | undefined;
-  private previous: Revision<T> | undefined;
+  /** Snapshots served before the current one, most recently replaced first, with when that happened. */
+  private retired: { readonly id: string; readonly at: number }[] = [];
+  /** Private folders of git invocations under way, removed after each one and in stop(). */
+  private readonly privateDirs = new Set<string>();
   private lastSyncAt: Date | null = null;
   private lastError: SyncStatus["lastError"] = null;
   // A revision `load` refused: its content cannot change, so it is not extracted and loaded again.
@@ -91,6 +112,15 @@ export class GitSync<T> {
   constructor(private readonly options: GitSyncOptions<T>) {
     checkRepoSetting(options.repo);
     checkBranchSetting(options.branch);
+    checkTokenTransport(options.repo, hasToken(options.auth));
+    const grace = options.snapshotGraceMs;
+    if (grace !== undefined && !(Number.isFinite(grace) && grace >= 0)) {
+      throw new GitfaasError(
+        "INVALID_SETTING",
+        `snapshot grace must be a non-negative number of ms, got ${grace}`,
+        { setting: "snapshotGraceMs" },
+      );
+    }
     this.layout = layoutFor(options.dataDir);
     this.logger = options.logger.child({ repo: options.repo, branch: options.branch });
   }
@@ -143,10 +173,14 @@ export class GitSync<T> {
     schedule();
   }
 
-  /** Stops polling and waits for any sync under way. */
+  /** Stops polling, waits for any sync under way and removes every private folder left. */
   async stop(): Promise<void> {
     this.stopPolling();
-    await (this.queued ?? this.running);
+    try {
+      await (this.queued ?? this.running);
+    } finally {
+      await Promise.all([...this.privateDirs].map((dir) => this.removePrivateDir(dir)));
+    }
   }
 
   onChange(listener: (revision: Revision<T>) => void): () => void {
@@ -203,6 +237,9 @@ export class GitSync<T> {
     if (!this.tmpCleaned) {
       // Half-written snapshots of a previous process that stopped mid-sync.
       await rm(this.layout.tmp, { recursive: true, force: true });
+      // Where earlier versions kept a copy of the SSH key and the askpass script: never again in the data dir.
+      await rm(join(this.layout.root, "ssh"), { recursive: true, force: true });
+      await rm(join(this.layout.root, "askpass.sh"), { force: true });
       this.tmpCleaned = true;
     }
     await mkdir(this.layout.snapshots, { recursive: true });
@@ -230,29 +267,34 @@ export class GitSync<T> {
 
   /** Fetches the branch into the mirror; the commit it points at is extracted only if it is asked for. */
   private async snapshotGitHead(source: Extract<RepoSource, { kind: "git" }>): Promise<Candidate> {
-    const git = await this.runner(source);
+    const git = this.runner();
     const mirror = this.layout.mirror;
     if (!(await pathExists(join(mirror, "HEAD")))) {
       await rm(mirror, { recursive: true, force: true });
       await git.run(["-c", "init.defaultBranch=main", "init", "--bare", "--quiet", mirror], "init");
     }
     const ref = `refs/heads/${this.options.branch}`;
-    await git.run(
-      [
-        `--git-dir=${mirror}`,
-        // Background gc would keep writing into the mirror after the sync has returned.
-        "-c",
-        "gc.autoDetach=false",
+    await this.withCredentials(source, (credentials) =>
+      this.runner(credentials).run(
+        [
+          `--git-dir=${mirror}`,
+          // Background gc would keep writing into the mirror after the sync has returned.
+          "-c",
+          "gc.autoDetach=false",
+          // A redirect would take the request, and the credentials asked for next, to another host.
+          "-c",
+          "http.followRedirects=false",
+          "fetch",
+          "--quiet",
+          "--no-tags",
+          "--no-write-fetch-head",
+          "--force",
+          "--end-of-options",
+          source.url,
+          `+${ref}:${ref}`,
+        ],
         "fetch",
-        "--quiet",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--force",
-        "--end-of-options",
-        source.url,
-        `+${ref}:${ref}`,
-      ],
-      "fetch",
+      ),
     );
     const sha = (
       await git.run(
@@ -280,8 +322,42 @@ export class GitSync<T> {
     return dir;
   }
 
-  private async runner(source: Extract<RepoSource, { kind: "git" }>): Promise<GitRunner> {
-    const auth = this.options.auth;
+  /**
+   * Runs `use` with the environment that authenticates git to `source`. Whatever that needs on disk
+   * (a 0600 copy of the SSH key, the askpass script) lives in a fresh 0700 folder under the system
+   * temp dir, made for this one call and removed right after it.
+   */
+  private async withCredentials<R>(
+    source: Extract<RepoSource, { kind: "git" }>,
+    use: (env: Record<string, string>) => Promise<R>,
+  ): Promise<R> {
+    let made: Promise<string> | undefined;
+    const privateDir = (): Promise<string> => {
+      made ??= mkdtemp(join(tmpdir(), "gitfaas-git-")).then(async (dir) => {
+        this.privateDirs.add(dir);
+        await chmod(dir, 0o700);
+        return dir;
+      });
+      return made;
+    };
+    try {
+      return await use(await authEnvironment(this.options.auth, source, privateDir));
+    } finally {
+      const dir = await made?.catch(() => undefined);
+      if (dir !== undefined) await this.removePrivateDir(dir);
+    }
+  }
+
+  private async removePrivateDir(dir: string): Promise<void> {
+    try {
+      await rm(dir, { recursive: true, force: true });
+      this.privateDirs.delete(dir);
+    } catch (error) {
+      this.logger.warn({ dir, error: describeError(error) }, "could not remove a private git folder");
+    }
+  }
+
+  private runner(credentials: Readonly<Record<string, string>> = {}): GitRunner {
     const env: Record<string, string> = {
       PATH: this.options.searchPath ?? DEFAULT_SEARCH_PATH,
       HOME: this.layout.home,
@@ -292,7 +368,7 @@ export class GitSync<T> {
       GIT_CONFIG_GLOBAL: "/dev/null",
       // No ext:: or other transports that run commands named by the URL.
       GIT_ALLOW_PROTOCOL: "http:https:ssh:file",
-      ...(await authEnvironment(auth, source.transport, this.layout.root)),
+      ...credentials,
     };
     return new GitRunner({
       gitBinary: this.options.gitBinary ?? "git",
@@ -319,12 +395,17 @@ export class GitSync<T> {
     const replaced = this.served;
     // The single assignment that switches what current() returns.
     this.served = Object.freeze(revision);
-    if (replaced !== undefined && replaced.id !== revision.id) this.previous = replaced;
+    if (replaced !== undefined && replaced.id !== revision.id) {
+      this.retired = [
+        { id: replaced.id, at: Date.now() },
+        ...this.retired.filter((old) => old.id !== replaced.id && old.id !== revision.id),
+      ];
+    }
     this.lastSyncAt = new Date();
     this.lastError = null;
     this.refusedRevision = undefined;
     this.logger.info({ revision: revision.id, previous: replaced?.id ?? null }, "serving new revision");
-    const keep = new Set([revision.id, ...(this.previous === undefined ? [] : [this.previous.id])]);
+    const keep = new Set([revision.id, ...this.keptRetired().map((old) => old.id)]);
     await pruneSnapshots(this.layout.snapshots, keep).catch((error: unknown) => {
       this.logger.warn({ error: describeError(error) }, "could not delete old snapshots");
     });
@@ -336,6 +417,20 @@ export class GitSync<T> {
       }
     }
     return { served: this.served };
+  }
+
+  /**
+   * Runs queued against an earlier revision work in its snapshot, maybe long after newer ones
+   * arrived: a previous snapshot stays while younger than the grace (the two latest always), up to
+   * MAX_SNAPSHOTS in all. Forgets the rest, which pruning then deletes.
+   */
+  private keptRetired(): readonly { id: string; at: number }[] {
+    const grace = this.options.snapshotGraceMs ?? DEFAULT_SNAPSHOT_GRACE_MS;
+    const now = Date.now();
+    this.retired = this.retired
+      .filter((old, index) => index < MIN_PREVIOUS_SNAPSHOTS || now - old.at < grace)
+      .slice(0, MAX_SNAPSHOTS - 1);
+    return this.retired;
   }
 
   private refusalFor(revision: string | null, error: unknown): Refusal {
@@ -360,7 +455,7 @@ export class GitSync<T> {
   }
 
   private async dropUnservedSnapshot(id: string): Promise<void> {
-    if (id === this.served?.id || id === this.previous?.id) return;
+    if (id === this.served?.id || this.retired.some((old) => old.id === id)) return;
     await rm(join(this.layout.snapshots, id), { recursive: true, force: true });
   }
 

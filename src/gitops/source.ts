@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { GitfaasError } from "../errors/index.js";
+import { httpOrigin, isLoopbackHost } from "./auth.js";
 
 export type Transport = "http" | "ssh" | "file";
 
@@ -38,6 +39,24 @@ export function checkRepoSetting(repo: string): void {
     if (url.password !== "")
       throw invalidRepo("the repository URL must not embed a password: pass it as the token");
   }
+}
+
+/**
+ * A token sent over plain http:// crosses the network readable by anyone on the path: refused, unless
+ * the host is loopback (a local proxy or test server), where the traffic never leaves the machine.
+ */
+export function checkTokenTransport(repo: string, hasToken: boolean): void {
+  if (!hasToken) return;
+  const scheme = URL_SCHEME.exec(repo)?.[1]?.toLowerCase();
+  if (scheme !== "http") return;
+  const origin = httpOrigin(repo);
+  if (origin !== undefined && isLoopbackHost(origin.hostname)) return;
+  throw new GitfaasError(
+    "INVALID_SETTING",
+    "invalid repository setting: a git token is only sent over https:// (or plain http:// to a loopback host); " +
+      "over plain http:// it would cross the network unencrypted",
+    { setting: "repo" },
+  );
 }
 
 /** Decides, at each sync, what kind of source the setting names (a local folder may change kind). */

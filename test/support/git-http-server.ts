@@ -1,6 +1,12 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 
@@ -11,7 +17,7 @@ export interface RecordedRequest {
 }
 
 export interface GitHttpServer {
-  /** http://127.0.0.1:<port> */
+  /** http://<host>:<port>, host 127.0.0.1 unless told otherwise */
   readonly baseUrl: string;
   /** Every request seen, authenticated or not, in arrival order. */
   readonly requests: RecordedRequest[];
@@ -37,6 +43,8 @@ export async function startGitHttpServer(options: {
   projectRoot: string;
   username: string;
   token: string;
+  /** A loopback address to listen on; default 127.0.0.1 (any 127.x.y.z works on Linux). */
+  host?: string;
 }): Promise<GitHttpServer> {
   const backend = httpBackendPath();
   const expected = `Basic ${Buffer.from(`${options.username}:${options.token}`).toString("base64")}`;
@@ -52,9 +60,28 @@ export async function startGitHttpServer(options: {
     }
     runCgi(backend, options.projectRoot, options.username, req, res);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return listen(server, options.host ?? "127.0.0.1", requests);
+}
+
+/**
+ * A server that answers every request with a 302 to the same path and query on `targetBaseUrl`: what
+ * git's smart HTTP follows on its first request unless told not to.
+ */
+export async function startRedirectServer(targetBaseUrl: string): Promise<GitHttpServer> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((req, res) => {
+    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: { ...req.headers } });
+    req.resume();
+    res.writeHead(302, { Location: `${targetBaseUrl}${req.url ?? "/"}`, "Content-Type": "text/plain" });
+    res.end("moved\n");
+  });
+  return listen(server, "127.0.0.1", requests);
+}
+
+async function listen(server: Server, host: string, requests: RecordedRequest[]): Promise<GitHttpServer> {
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://${host}:${port}`;
   return {
     baseUrl,
     requests,
