@@ -171,6 +171,7 @@ export async function startGitfaas(
         // Waiting readers answer with what is known now, so that closing never hangs on them.
         shutdown.abort();
         await server.close();
+        await dispatcher.close();
         await sync.stop();
         await runtime.close();
         await store.close();

@@ -308,3 +308,16 @@ test("kube-apiserver restarted mid-run: watches resume and no status is lost", a
   const after = await publish(gitfaas, "ok");
   await functionOf(gitfaas, after.requestUid, (f) => f.status === "succeeded");
 });
+
+test("a Job deleted before it finished ends its function as failed, so nobody waits for it forever", async () => {
+  const published = await publish(gitfaas, "slow");
+  await functionOf(gitfaas, published.requestUid, (f) => f.status === "running");
+  const [created] = await jobsOf(published.requestUid);
+  await batch.deleteNamespacedJob({
+    name: created!.metadata!.name!,
+    namespace,
+    propagationPolicy: "Background",
+  });
+  const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "failed");
+  assert.match(fn.reason ?? "", /deleted before it finished/);
+});

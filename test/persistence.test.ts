@@ -32,14 +32,14 @@ test("a restart loses no request, status or response", async () => {
 });
 
 test("requests and responses expire after --expiration seconds", async () => {
-  const server = await startServer({ repo, expiration: "1" });
+  const server = await startServer({ repo, expiration: "3" });
   after(() => server.cleanup());
   const published = await http(server.url, "POST", "/publish/echo", "short-lived", "text/plain");
   const requestUid = published.json.requestUid as string;
   const fresh = await http(server.url, "GET", `/response/${requestUid}?wait=20`);
   assert.equal(fresh.status, 200);
   // The answer extends the life of its request by the expiration time from when it was posted.
-  await new Promise((resolve) => setTimeout(resolve, 2200));
+  await new Promise((resolve) => setTimeout(resolve, 3500));
   const expired = await http(server.url, "GET", `/response/${requestUid}`);
   assert.equal(expired.status, 404);
   assert.equal(expired.json.code, "REQUEST_NOT_FOUND");
@@ -60,4 +60,15 @@ test("no valid catalog yet: publish answers 503 and /readyz says not ready, with
   assert.equal(status.json.revision, null);
   assert.equal((status.json.lastError as { code: string }).code, "CATALOG_INVALID");
   assert.equal((await http(server.url, "GET", "/healthz")).status, 200);
+});
+
+test("/readyz answers 503 when the store does not answer", async () => {
+  const server = await startServer({ repo });
+  after(() => server.cleanup());
+  assert.equal((await http(server.url, "GET", "/readyz")).status, 200);
+  await server.store.close();
+  const ready = await http(server.url, "GET", "/readyz");
+  assert.equal(ready.status, 503);
+  assert.equal(ready.json.code, "NOT_READY");
+  assert.match(ready.json.message!, /store/);
 });

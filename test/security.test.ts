@@ -1,14 +1,20 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { http, nodeJob, respondWith, startServer, tempDir, writeTree } from "./support/gitfaas-fixture.js";
 
 type Running = Awaited<ReturnType<typeof startServer>>;
 
-const TOKENS = { publish: "tok-publish-1", read: "tok-read-2", admin: "tok-admin-3", both: "tok-both-4" };
+const TOKENS = {
+  publish: "tok-publish-1",
+  read: "tok-read-2",
+  admin: "tok-admin-3",
+  both: "tok-both-4",
+  split: "tok-split-6",
+};
 const WEBHOOK_SECRET = "hook-secret-5";
 
 let work: string;
@@ -39,7 +45,7 @@ before(async () => {
   const tokensFile = join(work, "tokens");
   await writeFile(
     tokensFile,
-    `# token scopes\n${TOKENS.publish} publish\n${TOKENS.read} read\n${TOKENS.both} publish,read\n`,
+    `# token scopes\n${TOKENS.publish} publish\n${TOKENS.read} read\n${TOKENS.both} publish,read\n${TOKENS.split} publish\n${TOKENS.split} read\n`,
     { mode: 0o600 },
   );
   server = await startServer(
@@ -98,8 +104,10 @@ test("auth matrix: each scope grants its routes alone; 401 without a known token
         route.body ? "text/plain" : undefined,
         bearer(token),
       );
+      // "split" is listed twice, once per scope: it holds both.
       const grants =
-        name === route.scope || (name === "both" && (route.scope === "publish" || route.scope === "read"));
+        name === route.scope ||
+        ((name === "both" || name === "split") && (route.scope === "publish" || route.scope === "read"));
       let expected: number;
       if (route.scope === "open" || grants)
         expected = route.method === "POST" ? (route.scope === "open" ? 201 : 202) : 200;
@@ -247,7 +255,8 @@ test("graceful shutdown: in-flight requests finish, waiting readers get an answe
   const published = await http(own.url, "POST", "/publish/slow", "s", "text/plain");
   const waiting = http(own.url, "GET", `/response/${published.json.requestUid as string}?wait=60`);
   const publishing = http(own.url, "POST", "/publish/echo", "in flight", "text/plain");
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Let both requests reach the server before the close begins.
+  await new Promise((resolve) => setTimeout(resolve, 300));
   const closing = own.cleanup();
   const [waited, inFlight] = await Promise.all([waiting, publishing]);
   assert.equal(waited.status, 200, waited.text);
@@ -256,4 +265,50 @@ test("graceful shutdown: in-flight requests finish, waiting readers get an answe
   assert.equal(inFlight.status, 202, inFlight.text);
   await closing;
   await assert.rejects(http(own.url, "GET", "/healthz"));
+});
+
+test("the CLI sends the bearer token from GITFAAS_TOKEN or --token-file, never from argv", async () => {
+  // The server runs in this process: the CLI must run without blocking it.
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts"), ...args],
+        { env: { ...process.env, GITFAAS_TOKEN: "", ...env } },
+      );
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+  const refused = await cli(["publish", "echo", "-d", "x", "--url", server.url]);
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.equal(JSON.parse(refused.stdout).code, "UNAUTHORIZED");
+  const viaEnv = await cli(["publish", "echo", "-d", "x", "--wait", "20", "--url", server.url], {
+    GITFAAS_TOKEN: TOKENS.both,
+  });
+  assert.equal(viaEnv.status, 0, viaEnv.stdout + viaEnv.stderr);
+  assert.notEqual(JSON.parse(viaEnv.stdout).responses[0], null);
+  const tokenFile = join(work, "cli-token");
+  await writeFile(tokenFile, `${TOKENS.read}\n`, { mode: 0o600 });
+  const requestUid = JSON.parse(viaEnv.stdout).requestUid as string;
+  const viaFile = await cli(["responses", requestUid, "--token-file", tokenFile, "--url", server.url]);
+  assert.equal(viaFile.status, 0, viaFile.stdout + viaFile.stderr);
+});
+
+test("functions still waiting for a slot at shutdown are recorded as not started, not left pending", async () => {
+  const dataDir = await tempDir("drain");
+  after(() => rm(dataDir, { recursive: true, force: true }));
+  const first = await startServer({ repo, "topic-max-running": "1", "topic-max-queued": "5" }, { dataDir });
+  await http(first.url, "POST", "/publish/slow", "s", "text/plain");
+  const queued = await http(first.url, "POST", "/publish/slow", "s", "text/plain");
+  assert.match((queued.json.applies as { message: string }[])[0]!.message, /queued/);
+  await first.close();
+  const second = await startServer({ repo }, { dataDir });
+  after(() => second.close());
+  const read = await http(second.url, "GET", `/response/${queued.json.requestUid as string}`);
+  const fn = (read.json.functions as { status: string; apply: { code: string } }[])[0]!;
+  assert.equal(fn.status, "failed");
+  assert.equal(fn.apply.code, "SHUTTING_DOWN");
 });

@@ -8,7 +8,7 @@ export async function call(
   baseUrl: string,
   method: "GET" | "POST",
   path: string,
-  init: { body?: Buffer | string; contentType?: string } = {},
+  init: { body?: Buffer | string; contentType?: string; token?: string } = {},
 ): Promise<ClientResult> {
   const url = `${baseUrl.replace(/\/+$/, "")}${path}`;
   let response: Response;
@@ -16,7 +16,10 @@ export async function call(
     response = await fetch(url, {
       method,
       body: init.body,
-      headers: init.contentType ? { "content-type": init.contentType } : {},
+      headers: {
+        ...(init.contentType ? { "content-type": init.contentType } : {}),
+        ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+      },
     });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;

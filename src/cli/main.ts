@@ -16,6 +16,19 @@ function urlOption(): Option {
   return new Option("--url <url>", "gitfaas server URL").env("GITFAAS_URL").default(DEFAULT_URL);
 }
 
+function tokenFileOption(): Option {
+  return new Option(
+    "--token-file <path>",
+    "file holding the bearer token (or set GITFAAS_TOKEN); never a flag value",
+  );
+}
+
+/** The bearer token for a server with auth on: from a file or GITFAAS_TOKEN, never from argv. */
+async function bearerToken(tokenFile: string | undefined): Promise<string | undefined> {
+  if (tokenFile !== undefined) return (await readFile(tokenFile, "utf8")).trim();
+  return process.env.GITFAAS_TOKEN || undefined;
+}
+
 function print(value: unknown): void {
   process.stdout.write(`${typeof value === "string" ? value : JSON.stringify(value, null, 2)}\n`);
 }
@@ -68,7 +81,11 @@ serve.action(async (options: Record<string, string | undefined>) => {
   const running = await startGitfaas(settings, hostEnv, logger);
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal means now.
+      logger.warn({ signal }, "stopping at once");
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, "stopping");
     running.close().then(
@@ -96,11 +113,20 @@ program
   )
   .option("-w, --wait [seconds]", "then wait for every function's answer and print the responses")
   .addOption(urlOption())
+  .addOption(tokenFileOption())
   .action(
     async (
       topic: string,
-      options: { data: string; json?: boolean; param: string[]; wait?: string | boolean; url: string },
+      options: {
+        data: string;
+        json?: boolean;
+        param: string[];
+        wait?: string | boolean;
+        url: string;
+        tokenFile?: string;
+      },
     ) => {
+      const token = await bearerToken(options.tokenFile);
       const body = options.data.startsWith("@")
         ? await readFile(options.data.slice(1))
         : Buffer.from(options.data);
@@ -114,11 +140,12 @@ program
       const published = await call(options.url, "POST", `/publish/${encodeURIComponent(topic)}${suffix}`, {
         body,
         contentType: options.json ? "application/json" : "text/plain",
+        token,
       });
       const wait = parseWaitSeconds(options.wait);
       const requestUid = (published.body as { requestUid?: string }).requestUid;
       if (wait === undefined || published.status >= 400 || requestUid === undefined) return report(published);
-      report(await call(options.url, "GET", `/response/${requestUid}?wait=${wait}`));
+      report(await call(options.url, "GET", `/response/${requestUid}?wait=${wait}`, { token }));
     },
   );
 
@@ -127,23 +154,23 @@ program
   .description("print the responses and status of a request's functions")
   .option("-w, --wait [seconds]", "hold until every function has answered or finished")
   .addOption(urlOption())
-  .action(async (requestUid: string, options: { wait?: string | boolean; url: string }) => {
-    const wait = parseWaitSeconds(options.wait);
-    report(
-      await call(
-        options.url,
-        "GET",
-        `/response/${encodeURIComponent(requestUid)}${wait === undefined ? "" : `?wait=${wait}`}`,
-      ),
-    );
-  });
+  .addOption(tokenFileOption())
+  .action(
+    async (requestUid: string, options: { wait?: string | boolean; url: string; tokenFile?: string }) => {
+      const wait = parseWaitSeconds(options.wait);
+      const path = `/response/${encodeURIComponent(requestUid)}${wait === undefined ? "" : `?wait=${wait}`}`;
+      report(await call(options.url, "GET", path, { token: await bearerToken(options.tokenFile) }));
+    },
+  );
 
 program
   .command("logs <function-uid>")
   .description("print the output of a function's runs (local runtime)")
   .addOption(urlOption())
-  .action(async (functionUid: string, options: { url: string }) => {
-    report(await call(options.url, "GET", `/logs/${encodeURIComponent(functionUid)}`));
+  .addOption(tokenFileOption())
+  .action(async (functionUid: string, options: { url: string; tokenFile?: string }) => {
+    const token = await bearerToken(options.tokenFile);
+    report(await call(options.url, "GET", `/logs/${encodeURIComponent(functionUid)}`, { token }));
   });
 
 program

@@ -9,10 +9,12 @@ export interface AdmissionLimits {
 
 interface Waiting {
   readonly functionUid: string;
-  readonly start: () => void;
+  /** Set once the publish has recorded the function and can start it. */
+  start: (() => void) | undefined;
 }
 
 interface TopicLoad {
+  /** Functions holding a slot: running, or admitted and about to start. */
   readonly running: Set<string>;
   readonly queue: Waiting[];
 }
@@ -20,13 +22,18 @@ interface TopicLoad {
 /**
  * Per-topic admission: at most N functions of a topic run at once, a bounded queue holds the next
  * ones, and a publish that would overflow the queue is refused whole before anything is accepted.
- * Counts are this replica's own.
+ * Slots and queue places are taken at once when a publish is checked, so concurrent publishes
+ * never see stale counts. Counts are this replica's own.
  */
 export class TopicAdmission {
   private readonly topics = new Map<string, TopicLoad>();
   private readonly topicOf = new Map<string, string>();
 
   constructor(private readonly limits: AdmissionLimits) {}
+
+  private get unlimited(): boolean {
+    return this.limits.maxRunningPerTopic <= 0;
+  }
 
   private load(topic: string): TopicLoad {
     let load = this.topics.get(topic);
@@ -37,13 +44,15 @@ export class TopicAdmission {
     return load;
   }
 
-  /** Throws TOO_MANY_REQUESTS when `count` more functions would not fit in the slots and the queue. */
-  reserve(topic: string, count: number): void {
-    if (this.limits.maxRunningPerTopic <= 0) return;
+  /**
+   * Takes a slot or a queue place for each function, or throws TOO_MANY_REQUESTS and takes
+   * nothing. Those already waiting go first: a newcomer only runs at once if nobody waits.
+   */
+  reserve(topic: string, functionUids: readonly string[]): void {
+    if (this.unlimited || functionUids.length === 0) return;
     const load = this.load(topic);
-    const free = Math.max(0, this.limits.maxRunningPerTopic - load.running.size);
-    // Those already waiting go first, so a new publish only runs at once if nobody waits.
-    const toQueue = load.queue.length > 0 ? count : Math.max(0, count - free);
+    const free = load.queue.length > 0 ? 0 : Math.max(0, this.limits.maxRunningPerTopic - load.running.size);
+    const toQueue = Math.max(0, functionUids.length - free);
     if (load.queue.length + toQueue > this.limits.maxQueuedPerTopic) {
       throw new GitfaasError(
         "TOO_MANY_REQUESTS",
@@ -51,26 +60,43 @@ export class TopicAdmission {
         { topic, retryAfterSeconds: 5 },
       );
     }
+    functionUids.forEach((functionUid, index) => {
+      this.topicOf.set(functionUid, topic);
+      if (index < free) load.running.add(functionUid);
+      else load.queue.push({ functionUid, start: undefined });
+    });
   }
 
-  /** Runs `start` now if the topic has a free slot and nobody waits before it; otherwise queues it. */
-  admit(topic: string, functionUid: string, start: () => void): "started" | "queued" {
-    if (this.limits.maxRunningPerTopic <= 0) {
-      start();
-      return "started";
+  /** Starts a reserved function now if it holds a slot; otherwise it starts when one frees up. */
+  launch(functionUid: string, start: () => void): "started" | "queued" {
+    const topic = this.topicOf.get(functionUid);
+    const load = topic === undefined ? undefined : this.topics.get(topic);
+    const waiting = load?.queue.find((entry) => entry.functionUid === functionUid);
+    if (waiting) {
+      waiting.start = start;
+      return "queued";
     }
-    const load = this.load(topic);
-    this.topicOf.set(functionUid, topic);
-    if (load.queue.length === 0 && load.running.size < this.limits.maxRunningPerTopic) {
-      load.running.add(functionUid);
-      start();
-      return "started";
-    }
-    load.queue.push({ functionUid, start });
-    return "queued";
+    start();
+    return "started";
   }
 
-  /** A function finished (or never started): its slot goes to the next one waiting. */
+  /** Gives back what `reserve` took for functions that will never start (the publish failed). */
+  cancel(functionUids: readonly string[]): void {
+    for (const functionUid of functionUids) {
+      const topic = this.topicOf.get(functionUid);
+      if (topic === undefined) continue;
+      const load = this.load(topic);
+      const at = load.queue.findIndex((entry) => entry.functionUid === functionUid);
+      if (at >= 0) {
+        load.queue.splice(at, 1);
+        this.topicOf.delete(functionUid);
+      } else {
+        this.release(functionUid);
+      }
+    }
+  }
+
+  /** A function finished (or could not start): its slot goes to the next one waiting. */
   release(functionUid: string): void {
     const topic = this.topicOf.get(functionUid);
     if (topic === undefined) return;
@@ -81,8 +107,21 @@ export class TopicAdmission {
       const next = load.queue.shift();
       if (!next) break;
       load.running.add(next.functionUid);
-      next.start();
+      // Not launched yet: `launch` will find it holding a slot and start it at once.
+      next.start?.();
     }
     if (load.running.size === 0 && load.queue.length === 0) this.topics.delete(topic);
+  }
+
+  /** Empties every queue (shutdown): returns the functions that were still waiting. */
+  drain(): string[] {
+    const waiting: string[] = [];
+    for (const load of this.topics.values()) {
+      for (const entry of load.queue.splice(0)) {
+        waiting.push(entry.functionUid);
+        this.topicOf.delete(entry.functionUid);
+      }
+    }
+    return waiting;
   }
 }

@@ -88,6 +88,21 @@ export class Dispatcher {
     this.admission.release(functionUid);
   }
 
+  /** At shutdown: functions still waiting for a slot will not start; say so rather than leave them pending. */
+  async close(): Promise<void> {
+    for (const functionUid of this.admission.drain()) {
+      await this.options.store
+        .recordApply(functionUid, {
+          error: true,
+          code: "SHUTTING_DOWN",
+          message: "gitfaas stopped before this function got a slot to start",
+        })
+        .catch((error: unknown) =>
+          this.options.logger.error({ err: error, functionUid }, "could not record a drop"),
+        );
+    }
+  }
+
   async publish(input: PublishInput): Promise<PublishReport> {
     const served = this.options.currentCatalog();
     if (!served) {
@@ -154,17 +169,22 @@ export class Dispatcher {
       return { functionUid, path: manifest.path, objects };
     });
 
-    this.admission.reserve(topic.name, prepared.filter((item) => !("refused" in item)).length);
-
-    await this.options.store.createRequest({
-      requestUid,
-      topic: topic.name,
-      revision: served.id,
-      payload: input.body,
-      contentType: input.contentType,
-      createdAt: new Date(),
-      functions: prepared.map(({ functionUid, path }) => ({ functionUid, path })),
-    });
+    const runnable = prepared.filter((item) => !("refused" in item)).map((item) => item.functionUid);
+    this.admission.reserve(topic.name, runnable);
+    try {
+      await this.options.store.createRequest({
+        requestUid,
+        topic: topic.name,
+        revision: served.id,
+        payload: input.body,
+        contentType: input.contentType,
+        createdAt: new Date(),
+        functions: prepared.map(({ functionUid, path }) => ({ functionUid, path })),
+      });
+    } catch (error) {
+      this.admission.cancel(runnable);
+      throw error;
+    }
 
     const applies: ApplyReport[] = [];
     for (const item of prepared) {
@@ -173,7 +193,7 @@ export class Dispatcher {
         continue;
       }
       let started: Promise<ApplyReport> | undefined;
-      const admitted = this.admission.admit(topic.name, item.functionUid, () => {
+      const admitted = this.admission.launch(item.functionUid, () => {
         started = this.startAndRecord(item, requestUid, topic.name, served.dir);
       });
       applies.push(

@@ -34,12 +34,12 @@ export async function readRequest(
       if (remaining <= 0 || signal?.aborted || request.functions.every(isSettled)) return request;
       if (!changed) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, remaining);
           const stop = () => {
             clearTimeout(timer);
             signal?.removeEventListener("abort", stop);
             resolve();
           };
+          const timer = setTimeout(stop, remaining);
           wake = stop;
           signal?.addEventListener("abort", stop);
         });

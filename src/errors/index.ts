@@ -48,6 +48,7 @@ export type ErrorCode =
   | "TOO_MANY_PARAMETERS"
   | "PARAMETER_TOO_LONG"
   | "SHUTTING_DOWN"
+  | "NOT_READY"
   // settings
   | "INVALID_SETTING"
   | "INTERNAL";

@@ -38,12 +38,17 @@ export class AccessControl {
       throw new GitfaasError("UNAUTHORIZED", "a bearer token is required (Authorization: Bearer <token>)");
     }
     const presented = digest(match[1]);
-    let granted: ReadonlySet<Scope> | undefined;
+    let known = false;
+    const granted = new Set<Scope>();
     for (const grant of this.grants) {
-      // Every grant is compared, so the time taken says nothing about which one matched.
-      if (timingSafeEqual(grant.digest, presented)) granted = grant.scopes;
+      // Every grant is compared, so the time taken says nothing about which one matched; a token
+      // listed twice holds the scopes of both lines.
+      if (timingSafeEqual(grant.digest, presented)) {
+        known = true;
+        for (const each of grant.scopes) granted.add(each);
+      }
     }
-    if (!granted) throw new GitfaasError("UNAUTHORIZED", "the bearer token is not known");
+    if (!known) throw new GitfaasError("UNAUTHORIZED", "the bearer token is not known");
     if (!granted.has(scope))
       throw new GitfaasError("FORBIDDEN", `the bearer token does not grant '${scope}'`);
   }

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { readRequest, type Dispatcher } from "../dispatch/index.js";
-import { GitfaasError, isGitfaasError } from "../errors/index.js";
+import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
 import { isFunctionUid, isRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import type { FunctionRecord, Store } from "../store/index.js";
@@ -336,8 +336,16 @@ export function buildServer(options: HttpOptions): FastifyInstance {
     if (state.revision === null) {
       return sendError(reply, "CATALOG_NOT_LOADED", "no valid catalog is loaded yet");
     }
-    await options.store.ping();
-    await options.runtime.ping();
+    for (const [what, check] of [
+      ["store", () => options.store.ping()],
+      ["runtime", () => options.runtime.ping()],
+    ] as const) {
+      try {
+        await check();
+      } catch (error) {
+        return sendError(reply, "NOT_READY", `the ${what} does not answer: ${describeError(error)}`);
+      }
+    }
     return { error: false, status: "ready", revision: state.revision };
   });
 

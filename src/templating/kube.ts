@@ -39,15 +39,43 @@ export const POD_TEMPLATE_KINDS: readonly string[] = [
 ];
 
 /** Objects that live outside any namespace: a namespace on them means nothing, and creating them escapes one. */
+// The cluster-scoped kinds of Kubernetes' built-in API groups. A custom cluster-scoped kind is not
+// known here: RBAC (a namespaced Role cannot grant it) is what stops those.
 export const CLUSTER_SCOPED_KINDS: readonly string[] = [
   "Namespace",
+  "Node",
+  "PersistentVolume",
+  "ComponentStatus",
   "ClusterRole",
   "ClusterRoleBinding",
-  "PersistentVolume",
   "StorageClass",
+  "CSIDriver",
+  "CSINode",
+  "VolumeAttachment",
+  "VolumeAttributesClass",
   "CustomResourceDefinition",
-  "Node",
+  "APIService",
+  "MutatingWebhookConfiguration",
+  "ValidatingWebhookConfiguration",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionPolicyBinding",
+  "MutatingAdmissionPolicy",
+  "MutatingAdmissionPolicyBinding",
   "PriorityClass",
+  "PriorityLevelConfiguration",
+  "FlowSchema",
+  "RuntimeClass",
+  "IngressClass",
+  "IPAddress",
+  "ServiceCIDR",
+  "CertificateSigningRequest",
+  "ClusterTrustBundle",
+  "DeviceClass",
+  "TokenReview",
+  "SelfSubjectReview",
+  "SelfSubjectAccessReview",
+  "SelfSubjectRulesReview",
+  "SubjectAccessReview",
 ];
 
 function child(value: unknown, key: string): PlainObject | undefined {

@@ -10,6 +10,7 @@ import {
   type V1Job,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { isFunctionUid } from "../../ids/index.js";
 import type { Logger } from "../../logging/index.js";
 import { TRACKING } from "../../templating/index.js";
 import type {
@@ -182,8 +183,21 @@ export class KubernetesRuntime implements Runtime {
     const onObject = (object: T) => this.report(toStatus(object));
     informer.on("add", onObject);
     informer.on("update", onObject);
-    // A Job removed by ttlSecondsAfterFinished keeps the last status it was seen with.
-    informer.on("delete", onObject);
+    informer.on("delete", (object: T) => {
+      const last = toStatus(object);
+      // A Job removed by ttlSecondsAfterFinished keeps the status it finished with; one deleted
+      // before it finished will never finish, and nobody should wait for it.
+      if (last && last.status !== "succeeded" && last.status !== "failed") {
+        this.report({
+          ...last,
+          status: "failed",
+          finishedAt: new Date(),
+          reason: `${what === "jobs" ? "Job" : "Pod"} deleted before it finished`,
+        });
+      } else {
+        this.report(last);
+      }
+    });
     informer.on("error", (error: unknown) => {
       if (this.closed) return;
       this.options.logger.warn({ err: error, watch: what }, "watch dropped; listing and watching again");
@@ -198,23 +212,28 @@ export class KubernetesRuntime implements Runtime {
   }
 
   async logs(functionUid: string): Promise<string | undefined> {
-    const functionId = functionUid.slice(0, 38);
-    const list = await this.core.listNamespacedPod({
-      namespace: this.options.namespace,
-      labelSelector: `${TRACKING.functionId}=${functionId}`,
-    });
-    if (list.items.length === 0) return undefined;
+    if (!isFunctionUid(functionUid)) return undefined;
+    const labelSelector = `${TRACKING.functionId}=${functionUid.slice(0, 38)}`;
+    let pods: V1Pod[];
+    try {
+      const list = this.options.watchAllNamespaces
+        ? await this.core.listPodForAllNamespaces({ labelSelector })
+        : await this.core.listNamespacedPod({ namespace: this.options.namespace, labelSelector });
+      pods = list.items;
+    } catch (error) {
+      throw fromKubernetesError(error, "logs");
+    }
+    if (pods.length === 0) return undefined;
     const parts: string[] = [];
-    for (const pod of list.items) {
+    for (const pod of pods) {
+      const name = pod.metadata?.name ?? "";
+      const namespace = pod.metadata?.namespace ?? this.options.namespace;
       for (const container of pod.spec?.containers ?? []) {
-        const header = `--- pod ${pod.metadata?.name} container ${container.name} ---\n`;
+        const header = `--- pod ${namespace}/${name} container ${container.name} ---\n`;
         try {
-          const text = await this.core.readNamespacedPodLog({
-            name: pod.metadata?.name ?? "",
-            namespace: this.options.namespace,
-            container: container.name,
-          });
-          parts.push(header + text);
+          parts.push(
+            header + (await this.core.readNamespacedPodLog({ name, namespace, container: container.name })),
+          );
         } catch (error) {
           parts.push(`${header}(no output: ${fromKubernetesError(error, "logs").message})\n`);
         }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFile, mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join, posix } from "node:path";
 import { GitfaasError } from "../../errors/index.js";
 import { isFunctionUid } from "../../ids/index.js";
@@ -57,6 +58,8 @@ export class LocalRuntime implements Runtime {
   private readonly children = new Set<ChildProcess>();
   private readonly executions = new Set<Promise<void>>();
   private closing = false;
+  /** Aborted at close: ends retry pauses at once. */
+  private readonly stopping = new AbortController();
   private readonly runsDir: string;
 
   constructor(private readonly options: LocalRuntimeOptions) {
@@ -176,7 +179,7 @@ export class LocalRuntime implements Runtime {
             reason: `DeadlineExceeded: ${plan.kind} ${plan.name} ran longer than ${plan.jobDeadlineSeconds}s`,
           };
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
     const tries = plan.maxAttempts === 1 ? "" : `BackoffLimitExceeded after ${plan.maxAttempts} attempts: `;
@@ -360,8 +363,14 @@ export class LocalRuntime implements Runtime {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.stopping.abort();
     for (const child of this.children) killGroup(child, "SIGTERM");
+    // A lambda that ignores SIGTERM must not hold gitfaas's exit.
+    const escalate = setTimeout(() => {
+      for (const child of this.children) killGroup(child, "SIGKILL");
+    }, KILL_GRACE_MS);
     await Promise.allSettled([...this.executions]);
+    clearTimeout(escalate);
   }
 }
 

@@ -99,8 +99,17 @@ function readContainer(raw: unknown, path: string): LocalContainer {
   return { name, command, env, mounts };
 }
 
+// Volume names become folder names: Kubernetes' own rule (a DNS label) keeps them inside the run's folder.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 function readVolume(raw: unknown, path: string): LocalVolume {
   if (!isRecord(raw) || typeof raw.name !== "string") throw unsupported(path, "a volume has no name");
+  if (!DNS_LABEL.test(raw.name)) {
+    throw unsupported(
+      path,
+      `volume name '${raw.name.slice(0, 80)}' is not a DNS label (lower case letters, digits, '-')`,
+    );
+  }
   if (raw.emptyDir !== undefined || raw.ephemeral !== undefined) return { name: raw.name, type: "scratch" };
   if (isRecord(raw.hostPath) && typeof raw.hostPath.path === "string") {
     return { name: raw.name, type: "hostPath", path: raw.hostPath.path };
