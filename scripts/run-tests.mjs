@@ -1,7 +1,7 @@
 // Runs every *.test.ts under the given folders with node's own test runner and fails on an empty run:
 // a suite that finds no tests must never look green.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, statSync, mkdtempSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 
@@ -21,7 +21,8 @@ if (files.length === 0) {
   console.error(`no test files under ${roots.join(", ")}`);
   process.exit(1);
 }
-const tap = join(mkdtempSync(join(tmpdir(), "gitfaas-tests-")), "report.tap");
+const reportDir = mkdtempSync(join(tmpdir(), "gitfaas-tests-"));
+const tap = join(reportDir, "report.tap");
 const result = spawnSync(
   process.execPath,
   [
@@ -37,6 +38,7 @@ const result = spawnSync(
   { stdio: "inherit" },
 );
 const report = readFileSync(tap, "utf8");
+rmSync(reportDir, { recursive: true, force: true });
 const count = (name) => Number(report.match(new RegExp(`^# ${name} (\\d+)$`, "m"))?.[1] ?? Number.NaN);
 const passed = count("pass");
 const failed = count("fail");

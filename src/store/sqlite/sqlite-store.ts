@@ -194,11 +194,21 @@ export class SqliteStore implements Store {
 
   async updateStatus(functionUid: string, change: StatusChange): Promise<void> {
     const current = this.db
-      .prepare("SELECT request_uid, status FROM functions WHERE function_uid = ?")
-      .get(functionUid) as { request_uid: string; status: FunctionStatus } | undefined;
+      .prepare("SELECT request_uid, status, attempts, started_at FROM functions WHERE function_uid = ?")
+      .get(functionUid) as
+      | { request_uid: string; status: FunctionStatus; attempts: number; started_at: number | null }
+      | undefined;
     if (!current) return;
     if (FINISHED_STATUSES.has(current.status)) return;
     if (STATUS_RANK[change.status] < STATUS_RANK[current.status]) return;
+    const tellsNothingNew =
+      change.status === current.status &&
+      (change.attempts === undefined || change.attempts === current.attempts) &&
+      (change.startedAt == null || current.started_at !== null) &&
+      !change.finishedAt &&
+      !change.reason;
+    // Watches repeat what is known (a relist, a pod update): no write, no wake-up for waiters.
+    if (tellsNothingNew) return;
     this.db
       .prepare(
         `UPDATE functions SET status = ?,
