@@ -125,6 +125,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly changes = new EventEmitter();
   private readonly expirationMs: number;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ":memory:") mkdirSync(dirname(options.file), { recursive: true });
@@ -138,24 +139,34 @@ export class SqliteStore implements Store {
     this.changes.setMaxListeners(0);
   }
 
+  /** Prepared once, reused: preparing costs more than running these short statements. */
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) {
+      prepared = this.db.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
+
   private notify(requestUid: string): void {
     this.changes.emit(requestUid);
   }
 
   private requestOf(functionUid: string): string | undefined {
-    const row = this.db
-      .prepare("SELECT request_uid FROM functions WHERE function_uid = ?")
-      .get(functionUid) as { request_uid: string } | undefined;
+    const row = this.statement("SELECT request_uid FROM functions WHERE function_uid = ?").get(
+      functionUid,
+    ) as { request_uid: string } | undefined;
     return row?.request_uid;
   }
 
   async createRequest(request: NewRequest): Promise<void> {
     const created = request.createdAt.getTime();
-    const insertRequest = this.db.prepare(
+    const insertRequest = this.statement(
       `INSERT INTO requests (request_uid, topic, revision, payload, content_type, created_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insertFunction = this.db.prepare(
+    const insertFunction = this.statement(
       "INSERT INTO functions (function_uid, request_uid, idx, path, status) VALUES (?, ?, ?, ?, 'pending')",
     );
     this.db.transaction(() => {
@@ -175,27 +186,23 @@ export class SqliteStore implements Store {
   }
 
   async recordApply(functionUid: string, result: ApplyResult): Promise<void> {
-    const info = this.db
-      .prepare(
-        "UPDATE functions SET apply_error = ?, apply_code = ?, apply_message = ? WHERE function_uid = ?",
-      )
-      .run(result.error ? 1 : 0, result.code, result.message, functionUid);
+    const info = this.statement(
+      "UPDATE functions SET apply_error = ?, apply_code = ?, apply_message = ? WHERE function_uid = ?",
+    ).run(result.error ? 1 : 0, result.code, result.message, functionUid);
     if (result.error) {
       // A function that could not be started is finished: waiting callers must not wait for it.
-      this.db
-        .prepare(
-          "UPDATE functions SET status = 'failed', finished_at = ?, reason = ? WHERE function_uid = ? AND status IN ('pending', 'running')",
-        )
-        .run(Date.now(), result.message, functionUid);
+      this.statement(
+        "UPDATE functions SET status = 'failed', finished_at = ?, reason = ? WHERE function_uid = ? AND status IN ('pending', 'running')",
+      ).run(Date.now(), result.message, functionUid);
     }
     const requestUid = info.changes > 0 ? this.requestOf(functionUid) : undefined;
     if (requestUid) this.notify(requestUid);
   }
 
   async updateStatus(functionUid: string, change: StatusChange): Promise<void> {
-    const current = this.db
-      .prepare("SELECT request_uid, status, attempts, started_at FROM functions WHERE function_uid = ?")
-      .get(functionUid) as
+    const current = this.statement(
+      "SELECT request_uid, status, attempts, started_at FROM functions WHERE function_uid = ?",
+    ).get(functionUid) as
       | { request_uid: string; status: FunctionStatus; attempts: number; started_at: number | null }
       | undefined;
     if (!current) return;
@@ -209,63 +216,54 @@ export class SqliteStore implements Store {
       !change.reason;
     // Watches repeat what is known (a relist, a pod update): no write, no wake-up for waiters.
     if (tellsNothingNew) return;
-    this.db
-      .prepare(
-        `UPDATE functions SET status = ?,
+    this.statement(
+      `UPDATE functions SET status = ?,
            attempts = COALESCE(?, attempts),
            started_at = COALESCE(started_at, ?),
            finished_at = COALESCE(?, finished_at),
            reason = COALESCE(?, reason)
          WHERE function_uid = ?`,
-      )
-      .run(
-        change.status,
-        change.attempts ?? null,
-        change.startedAt?.getTime() ?? null,
-        change.finishedAt?.getTime() ?? null,
-        change.reason ?? null,
-        functionUid,
-      );
+    ).run(
+      change.status,
+      change.attempts ?? null,
+      change.startedAt?.getTime() ?? null,
+      change.finishedAt?.getTime() ?? null,
+      change.reason ?? null,
+      functionUid,
+    );
     this.notify(current.request_uid);
   }
 
   async putResponse(functionUid: string, response: StoredResponse): Promise<void> {
     const now = Date.now();
-    const owner = this.db
-      .prepare(
-        `SELECT f.request_uid FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+    const owner = this.statement(
+      `SELECT f.request_uid FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.function_uid = ? AND r.expires_at > ?`,
-      )
-      .get(functionUid, now) as { request_uid: string } | undefined;
+    ).get(functionUid, now) as { request_uid: string } | undefined;
     if (!owner)
       throw new GitfaasError("FUNCTION_NOT_FOUND", `no function '${functionUid}' is waiting for a response`);
     this.db.transaction(() => {
-      this.db
-        .prepare(
-          "UPDATE functions SET response = ?, response_type = ?, response_at = ? WHERE function_uid = ?",
-        )
-        .run(response.body, response.contentType, response.at.getTime(), functionUid);
+      this.statement(
+        "UPDATE functions SET response = ?, response_type = ?, response_at = ? WHERE function_uid = ?",
+      ).run(response.body, response.contentType, response.at.getTime(), functionUid);
       // As the original, an answer lives for the expiration time counted from when it was posted.
-      this.db
-        .prepare("UPDATE requests SET expires_at = MAX(expires_at, ?) WHERE request_uid = ?")
-        .run(now + this.expirationMs, owner.request_uid);
+      this.statement("UPDATE requests SET expires_at = MAX(expires_at, ?) WHERE request_uid = ?").run(
+        now + this.expirationMs,
+        owner.request_uid,
+      );
     })();
     this.notify(owner.request_uid);
   }
 
   async getRequest(requestUid: string): Promise<RequestRecord | undefined> {
-    const request = this.db
-      .prepare(
-        "SELECT request_uid, topic, revision, content_type, created_at, expires_at FROM requests WHERE request_uid = ? AND expires_at > ?",
-      )
-      .get(requestUid, Date.now()) as RequestRow | undefined;
+    const request = this.statement(
+      "SELECT request_uid, topic, revision, content_type, created_at, expires_at FROM requests WHERE request_uid = ? AND expires_at > ?",
+    ).get(requestUid, Date.now()) as RequestRow | undefined;
     if (!request) return undefined;
-    const rows = this.db
-      .prepare(
-        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+    const rows = this.statement(
+      `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.request_uid = ? ORDER BY f.idx`,
-      )
-      .all(requestUid) as FunctionRow[];
+    ).all(requestUid) as FunctionRow[];
     return {
       requestUid: request.request_uid,
       topic: request.topic,
@@ -278,32 +276,26 @@ export class SqliteStore implements Store {
   }
 
   async getFunction(functionUid: string): Promise<FunctionRecord | undefined> {
-    const row = this.db
-      .prepare(
-        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+    const row = this.statement(
+      `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.function_uid = ? AND r.expires_at > ?`,
-      )
-      .get(functionUid, Date.now()) as FunctionRow | undefined;
+    ).get(functionUid, Date.now()) as FunctionRow | undefined;
     return row ? toFunctionRecord(row) : undefined;
   }
 
   async getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined> {
-    const row = this.db
-      .prepare(
-        `SELECT r.payload, r.content_type FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+    const row = this.statement(
+      `SELECT r.payload, r.content_type FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.function_uid = ? AND r.expires_at > ?`,
-      )
-      .get(functionUid, Date.now()) as { payload: Buffer; content_type: string } | undefined;
+    ).get(functionUid, Date.now()) as { payload: Buffer; content_type: string } | undefined;
     return row ? { body: row.payload, contentType: row.content_type } : undefined;
   }
 
   async listUnfinished(): Promise<FunctionRecord[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+    const rows = this.statement(
+      `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.status IN ('pending', 'running') AND r.expires_at > ? ORDER BY r.created_at, f.idx`,
-      )
-      .all(Date.now()) as FunctionRow[];
+    ).all(Date.now()) as FunctionRow[];
     return rows.map(toFunctionRecord);
   }
 
@@ -313,11 +305,11 @@ export class SqliteStore implements Store {
   }
 
   async purgeExpired(now: Date = new Date()): Promise<number> {
-    return this.db.prepare("DELETE FROM requests WHERE expires_at <= ?").run(now.getTime()).changes;
+    return this.statement("DELETE FROM requests WHERE expires_at <= ?").run(now.getTime()).changes;
   }
 
   async ping(): Promise<void> {
-    this.db.prepare("SELECT 1").get();
+    this.statement("SELECT 1").get();
   }
 
   async close(): Promise<void> {
