@@ -76,7 +76,16 @@ export async function startGitfaas(
   });
   // A shared store lists what other replicas' local runtimes are running right now: settling those
   // as interrupted would fail live work, so only a store of our own (or the cluster) is reconciled.
-  if (settings.store !== "redis" || kubernetes) await runtime.reconcile(await store.listUnfinished());
+  if (settings.store !== "redis" || kubernetes) {
+    const unfinished = await store.listUnfinished();
+    await runtime.reconcile(
+      unfinished.map((fn) => ({
+        functionUid: fn.functionUid,
+        status: fn.status,
+        applied: fn.apply !== null && !fn.apply.error,
+      })),
+    );
+  }
   await kubernetes?.start();
 
   const sync = new GitSync<Catalog>({

@@ -104,6 +104,7 @@ let repo: string;
 let workDir: string;
 let gitfaas: Running;
 let unscoped: Running;
+let common: Record<string, string>;
 
 before(async () => {
   namespace = await createNamespace("gitfaas-e2e");
@@ -111,7 +112,7 @@ before(async () => {
   repo = join(workDir, "repo");
   await writeTree(repo, { "config.json": JSON.stringify({ topics: TOPICS }), ...MANIFESTS });
   const kubeconfig = await serviceAccountKubeconfig(namespace, join(workDir, "sa.kubeconfig"));
-  const common = { repo, runtime: "kubernetes", kubeconfig, namespace };
+  common = { repo, runtime: "kubernetes", kubeconfig, namespace };
   gitfaas = await startServer(common);
   // The same service account with gitfaas's namespace policy off: only RBAC stands in the way.
   unscoped = await startServer({ ...common, scope: "clusterWide", "banned-kinds": "Role" });
@@ -320,4 +321,26 @@ test("a Job deleted before it finished ends its function as failed, so nobody wa
   });
   const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "failed");
   assert.match(fn.reason ?? "", /deleted before it finished/);
+});
+
+test("a Job deleted while gitfaas was stopped: at the next start its function ends failed", async () => {
+  const dataDir = await tempDir("k8s-restart");
+  after(() => rm(dataDir, { recursive: true, force: true }));
+  const first = await startServer(common, { dataDir });
+  const published = await publish(first, "slow");
+  await functionOf(first, published.requestUid, (f) => f.status === "running");
+  await first.close();
+  const [created] = await jobsOf(published.requestUid);
+  await batch.deleteNamespacedJob({
+    name: created!.metadata!.name!,
+    namespace,
+    propagationPolicy: "Background",
+  });
+  await until("the Job to be gone", async () =>
+    (await jobsOf(published.requestUid)).length === 0 ? true : undefined,
+  );
+  const second = await startServer(common, { dataDir });
+  after(() => second.close());
+  const fn = await functionOf(second, published.requestUid, (f) => f.status === "failed");
+  assert.match(fn.reason ?? "", /deleted while gitfaas was not watching/);
 });

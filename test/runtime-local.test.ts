@@ -223,7 +223,7 @@ test("local: a command missing on the host fails the run with a clear reason", a
 test("local: after a restart, runs it finds unfinished are reported failed", async () => {
   const { runtime, finished } = harness();
   const uid = newFunctionUid(newRequestUid());
-  await runtime.reconcile([{ functionUid: uid, status: "running" }]);
+  await runtime.reconcile([{ functionUid: uid, status: "running", applied: true }]);
   const final = await finished(uid);
   assert.equal(final.status, "failed");
   assert.match(final.reason ?? "", /restarted/);

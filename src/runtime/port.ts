@@ -44,6 +44,8 @@ export interface ApplyOutcome {
 export interface UnfinishedFunction {
   readonly functionUid: string;
   readonly status: RunStatus;
+  /** Its objects were accepted by the runtime (not queued, not refused). */
+  readonly applied: boolean;
 }
 
 export interface Runtime {

@@ -6,6 +6,7 @@ import {
   VersionApi,
   makeInformer,
   type Informer,
+  type ObjectCache,
   type KubernetesObject,
   type V1Job,
   type V1Pod,
@@ -64,6 +65,7 @@ export class KubernetesRuntime implements Runtime {
   private readonly statuses: StatusListeners;
   private readonly informers: Informer<KubernetesObject>[] = [];
   private closed = false;
+  private unfinishedAtStart: readonly UnfinishedFunction[] = [];
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
@@ -157,20 +159,28 @@ export class KubernetesRuntime implements Runtime {
     );
     this.follow(jobs, statusOfJob, "jobs");
     this.follow(pods, statusOfPod, "pods");
-    await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
+    const listed = await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
+    // Without both first lists, absence proves nothing: leave those functions as they are.
+    if (listed.every(Boolean)) this.settleVanished(jobs, pods);
+    else this.unfinishedAtStart = [];
   }
 
   /** A first list that fails (API server not up yet) is retried rather than failing gitfaas's start. */
-  private async startWatch<T extends KubernetesObject>(informer: Informer<T>, what: string): Promise<void> {
+  private async startWatch<T extends KubernetesObject>(
+    informer: Informer<T>,
+    what: string,
+  ): Promise<boolean> {
     try {
       await informer.start();
+      return true;
     } catch (error) {
-      if (this.closed) return;
+      if (this.closed) return false;
       this.options.logger.warn(
         { err: fromKubernetesError(error, what).message },
         "first list failed; retrying",
       );
       setTimeout(() => void this.startWatch(informer, what), this.options.rewatchDelayMs ?? 1000).unref();
+      return false;
     }
   }
 
@@ -207,8 +217,35 @@ export class KubernetesRuntime implements Runtime {
     });
   }
 
-  async reconcile(_unfinished: readonly UnfinishedFunction[]): Promise<void> {
-    // The informers' first list reports every tracked Job and Pod that still exists.
+  async reconcile(unfinished: readonly UnfinishedFunction[]): Promise<void> {
+    // Settled once the first lists are in (start): whatever still exists reports itself then.
+    this.unfinishedAtStart = unfinished.filter((fn) => fn.applied);
+  }
+
+  /**
+   * Functions applied before this start whose Job or Pod is in neither first list were deleted while
+   * nobody watched (a TTL, a person): how they ended is unknown, and nobody should wait for them.
+   * Only applied ones are judged: those were created before the list was taken, so they would be in it.
+   */
+  private settleVanished(
+    jobs: Informer<V1Job> & ObjectCache<V1Job>,
+    pods: Informer<V1Pod> & ObjectCache<V1Pod>,
+  ): void {
+    const present = new Set<string>();
+    for (const object of [...jobs.list(), ...pods.list()]) {
+      const uid = object.metadata?.annotations?.[TRACKING.functionUidAnnotation];
+      if (uid) present.add(uid);
+    }
+    for (const fn of this.unfinishedAtStart) {
+      if (present.has(fn.functionUid)) continue;
+      this.report({
+        functionUid: fn.functionUid,
+        status: "failed",
+        finishedAt: new Date(),
+        reason: "its Job or Pod was deleted while gitfaas was not watching; how it ended is unknown",
+      });
+    }
+    this.unfinishedAtStart = [];
   }
 
   async logs(functionUid: string): Promise<string | undefined> {
