@@ -1,6 +1,6 @@
 /**
  * Publish → Job created on the kubernetes runtime, against the local control plane, one JSON line per
- * figure. Baseline, measured in the same run on the same API server: the raw create of the same Job
+ * figure, the three ways measured in alternating rounds. Baseline, measured in the same run on the same API server: the raw create of the same Job
  * through @kubernetes/client-node, as the same service account over one pooled connection. Jobs are created suspended so that the job controller and the fake
  * kubelet don't load the 2 cores while we measure the API path.
  *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=200)
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { BatchV1Api, KubernetesObjectApi, PatchStrategy, type V1Job } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../src/runtime/index.js";
-import { emit, round, timed } from "./support/measure.js";
+import { emit, interleaved, round, type Measured } from "./support/measure.js";
 import { http, startServer, tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
 
@@ -96,25 +96,32 @@ try {
     await http(server.url, "POST", "/publish/job", "hello", "text/plain");
   }
   for (const concurrency of [1, 32]) {
-    const raw = await timed(REQUESTS, concurrency, async () => {
-      await batch.createNamespacedJob({ namespace, body: rawJob(namespace) });
-    });
-    // What gitfaas sends: a server-side apply, which costs the API server more than a create.
-    const rawApply = await timed(REQUESTS, concurrency, async () => {
-      await objects.patch(
-        rawJob(namespace),
-        undefined,
-        undefined,
-        "bench",
-        true,
-        PatchStrategy.ServerSideApply,
-      );
-    });
-    const gitfaas = await timed(REQUESTS, concurrency, async () => {
-      const answer = await http(server.url, "POST", "/publish/job", "hello", "text/plain");
-      if (answer.status !== 202 || answer.json.error !== false)
-        throw new Error(`publish failed: ${answer.text}`);
-    });
+    const measured = await interleaved(
+      {
+        raw: async () => {
+          await batch.createNamespacedJob({ namespace, body: rawJob(namespace) });
+        },
+        // What gitfaas sends: a server-side apply, which costs the API server more than a create.
+        rawApply: async () => {
+          await objects.patch(
+            rawJob(namespace),
+            undefined,
+            undefined,
+            "bench",
+            true,
+            PatchStrategy.ServerSideApply,
+          );
+        },
+        gitfaas: async () => {
+          const answer = await http(server.url, "POST", "/publish/job", "hello", "text/plain");
+          if (answer.status !== 202 || answer.json.error !== false)
+            throw new Error(`publish failed: ${answer.text}`);
+        },
+      },
+      REQUESTS,
+      concurrency,
+    );
+    const { raw, rawApply, gitfaas } = measured as Record<"raw" | "rawApply" | "gitfaas", Measured>;
     emit(`publish_to_job_created_c${concurrency}`, {
       p50_ms: round(gitfaas.p50),
       p99_ms: round(gitfaas.p99),

@@ -39,3 +39,50 @@ export const round = (value: number): number => Math.round(value * 100) / 100;
 export function emit(figure: string, fields: Record<string, number | string>): void {
   process.stdout.write(`${JSON.stringify({ figure, ...fields })}\n`);
 }
+
+/**
+ * Measures several ways of doing the same thing in alternating rounds, in a rotating order, so that
+ * whatever drifts during the run (objects piling up in the cluster, caches warming) weighs on all alike.
+ */
+export async function interleaved(
+  ways: Readonly<Record<string, () => Promise<void>>>,
+  count: number,
+  concurrency: number,
+  rounds = 5,
+): Promise<Record<string, Measured>> {
+  const names = Object.keys(ways);
+  const samples = new Map<string, number[]>(names.map((name) => [name, []]));
+  const seconds = new Map<string, number>(names.map((name) => [name, 0]));
+  const perRound = Math.max(1, Math.ceil(count / rounds));
+  for (let round = 0; round < rounds; round++) {
+    const order = names.map((_, i) => names[(i + round) % names.length]!);
+    for (const name of order) {
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < perRound) {
+            next++;
+            const t0 = performance.now();
+            await ways[name]!();
+            samples.get(name)!.push(performance.now() - t0);
+          }
+        }),
+      );
+      seconds.set(name, seconds.get(name)! + (performance.now() - started) / 1000);
+    }
+  }
+  return Object.fromEntries(
+    names.map((name) => {
+      const taken = samples.get(name)!;
+      return [
+        name,
+        {
+          p50: percentile(taken, 50),
+          p99: percentile(taken, 99),
+          perSecond: taken.length / seconds.get(name)!,
+        },
+      ];
+    }),
+  );
+}
