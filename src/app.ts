@@ -77,7 +77,8 @@ export async function startGitfaas(
   // A shared store lists what other replicas' local runtimes are running right now: settling those
   // as interrupted would fail live work, so only a store of our own (or the cluster) is reconciled.
   if (settings.store !== "redis" || kubernetes) {
-    const unfinished = await store.listUnfinished();
+    // Functions still waiting for a slot never started: the dispatcher queues them again (resume).
+    const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
     await runtime.reconcile(
       unfinished.map((fn) => ({
         functionUid: fn.functionUid,
@@ -163,6 +164,10 @@ export async function startGitfaas(
 
   await server.listen({ port: settings.port, host: settings.host });
   listeningUrl = urlOf(server.server.address() as AddressInfo);
+  // Only now do lambdas have a URL to answer to.
+  const resumed = await dispatcher.resume();
+  if (resumed > 0)
+    logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
   logger.info(
     { url: listeningUrl, repo: settings.repo, runtime: runtime.name, revision: state().revision },
     "gitfaas is serving",

@@ -297,18 +297,20 @@ test("the CLI sends the bearer token from GITFAAS_TOKEN or --token-file, never f
   assert.equal(viaFile.status, 0, viaFile.stdout + viaFile.stderr);
 });
 
-test("functions still waiting for a slot at shutdown are recorded as not started, not left pending", async () => {
+test("functions still waiting for a slot at shutdown are kept, and run after the restart", async () => {
   const dataDir = await tempDir("drain");
   after(() => rm(dataDir, { recursive: true, force: true }));
   const first = await startServer({ repo, "topic-max-running": "1", "topic-max-queued": "5" }, { dataDir });
   await http(first.url, "POST", "/publish/slow", "s", "text/plain");
-  const queued = await http(first.url, "POST", "/publish/slow", "s", "text/plain");
+  const queued = await http(first.url, "POST", "/publish/slow", "kept", "text/plain");
   assert.match((queued.json.applies as { message: string }[])[0]!.message, /queued/);
   await first.close();
-  const second = await startServer({ repo }, { dataDir });
+  const second = await startServer({ repo, "topic-max-running": "1", "topic-max-queued": "5" }, { dataDir });
   after(() => second.close());
-  const read = await http(second.url, "GET", `/response/${queued.json.requestUid as string}`);
-  const fn = (read.json.functions as { status: string; apply: { code: string } }[])[0]!;
-  assert.equal(fn.status, "failed");
-  assert.equal(fn.apply.code, "SHUTTING_DOWN");
+  const read = await http(second.url, "GET", `/response/${queued.json.requestUid as string}?wait=30`);
+  const fn = (
+    read.json.functions as { status: string; response: string | null; apply: { error: boolean } }[]
+  )[0]!;
+  assert.equal(fn.apply.error, false, read.text);
+  assert.equal(JSON.parse(fn.response ?? "null"), "kept", read.text);
 });

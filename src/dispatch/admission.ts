@@ -47,24 +47,30 @@ export class TopicAdmission {
   /**
    * Takes a slot or a queue place for each function, or throws TOO_MANY_REQUESTS and takes
    * nothing. Those already waiting go first: a newcomer only runs at once if nobody waits.
+   * Returns the functions that got a queue place. `evenIfFull` is for work accepted before a restart.
    */
-  reserve(topic: string, functionUids: readonly string[]): void {
-    if (this.unlimited || functionUids.length === 0) return;
+  reserve(topic: string, functionUids: readonly string[], options: { evenIfFull?: boolean } = {}): string[] {
+    if (this.unlimited || functionUids.length === 0) return [];
     const load = this.load(topic);
     const free = load.queue.length > 0 ? 0 : Math.max(0, this.limits.maxRunningPerTopic - load.running.size);
     const toQueue = Math.max(0, functionUids.length - free);
-    if (load.queue.length + toQueue > this.limits.maxQueuedPerTopic) {
+    if (!options.evenIfFull && load.queue.length + toQueue > this.limits.maxQueuedPerTopic) {
       throw new GitfaasError(
         "TOO_MANY_REQUESTS",
         `topic '${topic}' has ${load.running.size} functions running and ${load.queue.length} waiting (limits ${this.limits.maxRunningPerTopic} and ${this.limits.maxQueuedPerTopic}); retry later`,
         { topic, retryAfterSeconds: 5 },
       );
     }
+    const queued: string[] = [];
     functionUids.forEach((functionUid, index) => {
       this.topicOf.set(functionUid, topic);
       if (index < free) load.running.add(functionUid);
-      else load.queue.push({ functionUid, start: undefined });
+      else {
+        load.queue.push({ functionUid, start: undefined });
+        queued.push(functionUid);
+      }
     });
+    return queued;
   }
 
   /** Starts a reserved function now if it holds a slot; otherwise it starts when one frees up. */

@@ -68,6 +68,15 @@ export const BUILT_IN_VALUES = [
   "TOPIC",
 ] as const;
 
+/** What starting a queued function needs, kept in the store until a slot frees. */
+interface KeptLaunch {
+  readonly requestUid: string;
+  readonly topic: string;
+  readonly path: string;
+  readonly revisionDir: string;
+  readonly objects: readonly KubeObject[];
+}
+
 type Prepared =
   | { readonly functionUid: string; readonly path: string; readonly objects: readonly KubeObject[] }
   | { readonly functionUid: string; readonly path: string; readonly refused: GitfaasError };
@@ -88,19 +97,43 @@ export class Dispatcher {
     this.admission.release(functionUid);
   }
 
-  /** At shutdown: functions still waiting for a slot will not start; say so rather than leave them pending. */
+  /**
+   * At shutdown: functions still waiting for a slot stay `pending` with their launch kept in the
+   * store, so that the next start (of this replica or another) runs them.
+   */
   async close(): Promise<void> {
-    for (const functionUid of this.admission.drain()) {
-      await this.options.store
-        .recordApply(functionUid, {
-          error: true,
-          code: "SHUTTING_DOWN",
-          message: "gitfaas stopped before this function got a slot to start",
-        })
-        .catch((error: unknown) =>
-          this.options.logger.error({ err: error, functionUid }, "could not record a drop"),
-        );
+    this.admission.drain();
+  }
+
+  /** At start: queue again the functions that were waiting for a slot when gitfaas last stopped. */
+  async resume(): Promise<number> {
+    const waiting = (await this.options.store.listUnfinished()).filter((fn) => fn.queued);
+    for (const fn of waiting) {
+      this.admission.reserve(fn.topic, [fn.functionUid], { evenIfFull: true });
+      this.admission.launch(fn.functionUid, () => void this.startKept(fn.functionUid));
     }
+    return waiting.length;
+  }
+
+  /** Starts a queued function from its kept launch, unless another replica took it first. */
+  private async startKept(functionUid: string): Promise<void> {
+    let kept: string | undefined;
+    try {
+      kept = await this.options.store.claimLaunch(functionUid);
+    } catch (error) {
+      this.options.logger.error({ err: error, functionUid }, "could not take a queued launch");
+    }
+    if (kept === undefined) {
+      this.admission.release(functionUid);
+      return;
+    }
+    const launch = JSON.parse(kept) as KeptLaunch;
+    await this.startAndRecord(
+      { functionUid, path: launch.path, objects: launch.objects },
+      launch.requestUid,
+      launch.topic,
+      launch.revisionDir,
+    );
   }
 
   async publish(input: PublishInput): Promise<PublishReport> {
@@ -170,7 +203,18 @@ export class Dispatcher {
     });
 
     const runnable = prepared.filter((item) => !("refused" in item)).map((item) => item.functionUid);
-    this.admission.reserve(topic.name, runnable);
+    const queued = new Set(this.admission.reserve(topic.name, runnable));
+    const keep = (item: Prepared): string | undefined => {
+      if (!queued.has(item.functionUid) || "refused" in item) return undefined;
+      const launch: KeptLaunch = {
+        requestUid,
+        topic: topic.name,
+        path: item.path,
+        revisionDir: served.dir,
+        objects: item.objects,
+      };
+      return JSON.stringify(launch);
+    };
     try {
       await this.options.store.createRequest({
         requestUid,
@@ -179,7 +223,11 @@ export class Dispatcher {
         payload: input.body,
         contentType: input.contentType,
         createdAt: new Date(),
-        functions: prepared.map(({ functionUid, path }) => ({ functionUid, path })),
+        functions: prepared.map((item) => ({
+          functionUid: item.functionUid,
+          path: item.path,
+          pendingLaunch: keep(item),
+        })),
       });
     } catch (error) {
       this.admission.cancel(runnable);
@@ -194,10 +242,12 @@ export class Dispatcher {
       }
       let started: Promise<ApplyReport> | undefined;
       const admitted = this.admission.launch(item.functionUid, () => {
-        started = this.startAndRecord(item, requestUid, topic.name, served.dir);
+        // A queued function's launch is in the store: take it first, so only one replica runs it.
+        if (queued.has(item.functionUid)) void this.startKept(item.functionUid);
+        else started = this.startAndRecord(item, requestUid, topic.name, served.dir);
       });
       applies.push(
-        admitted === "started" && started
+        admitted === "started" && started !== undefined
           ? await started
           : {
               path: item.path,

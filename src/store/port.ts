@@ -9,6 +9,11 @@ export const FINISHED_STATUSES: ReadonlySet<FunctionStatus> = new Set(["succeede
 export interface NewFunction {
   readonly functionUid: string;
   readonly path: string;
+  /**
+   * For a function that waits for a slot: what starting it needs (opaque to the store), kept so that
+   * a restart can still start it. Taken back with `claimLaunch`.
+   */
+  readonly pendingLaunch?: string;
 }
 
 export interface NewRequest {
@@ -54,6 +59,8 @@ export interface FunctionRecord {
   readonly finishedAt: Date | null;
   readonly reason: string | null;
   readonly response: StoredResponse | null;
+  /** It waits for a slot, and its launch is kept in the store. */
+  readonly queued: boolean;
 }
 
 export interface RequestRecord {
@@ -79,6 +86,11 @@ export interface Store {
   getFunction(functionUid: string): Promise<FunctionRecord | undefined>;
   /** The body published with the request a function belongs to (for `{{PAYLOAD_URL}}`). */
   getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined>;
+  /**
+   * Takes the kept launch of a queued function, once: a second call (this replica or another) gets
+   * undefined, so a queued function is started by one replica only.
+   */
+  claimLaunch(functionUid: string): Promise<string | undefined>;
   /** Functions not finished yet, for a runtime to reconcile after a restart. */
   listUnfinished(): Promise<FunctionRecord[]>;
   /** Calls `listener` whenever a function of this request changes. Returns the unsubscribe. */

@@ -187,6 +187,35 @@ export function storeContract(adapter: string, makeStore: StoreFactory): void {
     }
   });
 
+  test(`${adapter}: a queued function's launch is kept and can be taken once`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(2);
+      const [running, waiting] = request.functions;
+      await store.createRequest({
+        ...request,
+        functions: [running!, { ...waiting!, pendingLaunch: '{"objects":[]}' }],
+      });
+      const unfinished = (await store.listUnfinished()).filter((f) => f.requestUid === request.requestUid);
+      assert.deepEqual(
+        unfinished.map((f) => [f.functionUid, f.queued]),
+        [
+          [running!.functionUid, false],
+          [waiting!.functionUid, true],
+        ],
+      );
+      assert.equal(await store.claimLaunch(running!.functionUid), undefined);
+      const [first, second] = await Promise.all([
+        store.claimLaunch(waiting!.functionUid),
+        store.claimLaunch(waiting!.functionUid),
+      ]);
+      assert.deepEqual([first, second].sort(), ['{"objects":[]}', undefined].sort());
+      assert.equal((await store.getFunction(waiting!.functionUid))?.queued, false);
+    } finally {
+      await store.close();
+    }
+  });
+
   test(`${adapter}: requests expire after the expiration time`, async () => {
     const store = await makeStore(1);
     try {

@@ -99,6 +99,7 @@ function toFunctionRecord(functionUid: string, topic: string, reply: Reply): Fun
             contentType: text(fn.responseType) ?? "text/plain",
             at: date(fn.responseAt) ?? new Date(0),
           },
+    queued: text(fn.queued) === "1",
   };
 }
 
@@ -223,6 +224,7 @@ export class RedisStore implements Store {
         path: fn.path,
         status: "pending",
         attempts: "0",
+        ...(fn.pendingLaunch === undefined ? {} : { queued: "1", launch: fn.pendingLaunch }),
       });
       tx.pexpireat(functionKey, expiresAt);
       tx.zadd(unfinished, createdAt, fn.functionUid);
@@ -232,6 +234,14 @@ export class RedisStore implements Store {
     const failed = results?.find(([error]) => error !== null)?.[0];
     if (failed) throw failed;
     if (!results) throw new Error("redis store: the request was not recorded (transaction discarded)");
+  }
+
+  async claimLaunch(functionUid: string): Promise<string | undefined> {
+    const key = this.key("function", functionUid);
+    // MULTI runs both at once: of two replicas claiming, only the first reads the launch.
+    const results = await this.commands.multi().hget(key, "launch").hdel(key, "launch", "queued").exec();
+    const launch = results?.[0]?.[1];
+    return typeof launch === "string" ? launch : undefined;
   }
 
   async recordApply(functionUid: string, result: ApplyResult): Promise<void> {

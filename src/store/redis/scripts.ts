@@ -28,6 +28,7 @@ export const FUNCTION_FIELDS = [
   "response",
   "responseType",
   "responseAt",
+  "queued",
 ] as const;
 
 export const REQUEST_HEAD_FIELDS = ["topic", "revision", "contentType", "createdAt", "expiresAt"] as const;

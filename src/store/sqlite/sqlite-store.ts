@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS functions (
   reason        TEXT,
   response      BLOB,
   response_type TEXT,
-  response_at   INTEGER
+  response_at   INTEGER,
+  launch        TEXT
 );
 CREATE INDEX IF NOT EXISTS functions_request ON functions (request_uid, idx);
 CREATE INDEX IF NOT EXISTS functions_unfinished ON functions (status) WHERE status IN ('pending', 'running');
@@ -66,6 +67,7 @@ interface FunctionRow {
   response: Buffer | null;
   response_type: string | null;
   response_at: number | null;
+  queued: number;
 }
 
 interface RequestRow {
@@ -78,7 +80,8 @@ interface RequestRow {
 }
 
 const FUNCTION_COLUMNS = `f.function_uid, f.request_uid, r.topic, f.idx, f.path, f.apply_error, f.apply_code,
-  f.apply_message, f.status, f.attempts, f.started_at, f.finished_at, f.reason, f.response, f.response_type, f.response_at`;
+  f.apply_message, f.status, f.attempts, f.started_at, f.finished_at, f.reason, f.response, f.response_type, f.response_at,
+  f.launch IS NOT NULL AS queued`;
 
 function toDate(ms: number | null): Date | null {
   return ms === null ? null : new Date(ms);
@@ -108,6 +111,7 @@ function toFunctionRecord(row: FunctionRow): FunctionRecord {
             contentType: row.response_type ?? "text/plain",
             at: new Date(row.response_at ?? 0),
           },
+    queued: row.queued === 1,
   };
 }
 
@@ -135,6 +139,9 @@ export class SqliteStore implements Store {
     this.db.pragma("foreign_keys = ON");
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(SCHEMA);
+    const columns = this.db.prepare("PRAGMA table_info(functions)").all() as { name: string }[];
+    if (!columns.some((column) => column.name === "launch"))
+      this.db.exec("ALTER TABLE functions ADD COLUMN launch TEXT");
     this.expirationMs = options.expirationSeconds * 1000;
     this.changes.setMaxListeners(0);
   }
@@ -167,7 +174,7 @@ export class SqliteStore implements Store {
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertFunction = this.statement(
-      "INSERT INTO functions (function_uid, request_uid, idx, path, status) VALUES (?, ?, ?, ?, 'pending')",
+      "INSERT INTO functions (function_uid, request_uid, idx, path, status, launch) VALUES (?, ?, ?, ?, 'pending', ?)",
     );
     this.db.transaction(() => {
       insertRequest.run(
@@ -180,8 +187,18 @@ export class SqliteStore implements Store {
         created + this.expirationMs,
       );
       request.functions.forEach((fn, index) =>
-        insertFunction.run(fn.functionUid, request.requestUid, index, fn.path),
+        insertFunction.run(fn.functionUid, request.requestUid, index, fn.path, fn.pendingLaunch ?? null),
       );
+    })();
+  }
+
+  async claimLaunch(functionUid: string): Promise<string | undefined> {
+    return this.db.transaction(() => {
+      const row = this.statement("SELECT launch FROM functions WHERE function_uid = ?").get(functionUid) as
+        { launch: string | null } | undefined;
+      if (!row?.launch) return undefined;
+      this.statement("UPDATE functions SET launch = NULL WHERE function_uid = ?").run(functionUid);
+      return row.launch;
     })();
   }
 
