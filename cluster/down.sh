@@ -7,9 +7,6 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.sh source-path=SCRIPTDIR
 source "$HERE/versions.sh"
 
-STATE="$CLUSTER_DIR"
-case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
-RUN="$STATE/run"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 

@@ -12,11 +12,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.sh source-path=SCRIPTDIR
 source "$HERE/versions.sh"
 
-STATE="$CLUSTER_DIR"
-case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
 PKI="$STATE/pki"
 LOGS="$STATE/logs"
-RUN="$STATE/run"
 KUBECONFIG_PATH="$STATE/kubeconfig"
 NODE_COUNT="${GITFAAS_CLUSTER_NODES:-2}"
 SERVICE_CIDR="10.96.0.0/16"

@@ -7,6 +7,10 @@ KWOK_VERSION="${GITFAAS_KWOK_VERSION:-v0.8.0}"
 ETCD_SOURCE="${GITFAAS_ETCD_SOURCE:-build}"
 CACHE_ROOT="${GITFAAS_CLUSTER_CACHE:-$HOME/.cache/gitfaas-cluster}"
 CLUSTER_DIR="${GITFAAS_CLUSTER_DIR:-/tmp/gitfaas-cluster}"
+# The state directory as an absolute path (pids in run/), the same for up.sh and down.sh.
+STATE="$CLUSTER_DIR"
+case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
+RUN="$STATE/run"
 
 KUBE_BIN="$CACHE_ROOT/kube-$KUBE_VERSION/bin"
 KWOK_BIN="$CACHE_ROOT/kwok-$KWOK_VERSION/bin"
