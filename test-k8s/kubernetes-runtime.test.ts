@@ -79,6 +79,8 @@ const MANIFESTS: Record<string, string> = {
   ),
   "service.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\nspec:\n  ports: [{port: 80}]\n",
   "invalid.yaml": job("bad_name"),
+  // The same Job twice in one manifest: {{RANDOM}} is one value per manifest, so the second create collides.
+  "twins.yaml": `${job("twin")}---\n${job("twin")}`,
   "deployment.yaml": `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -186,6 +188,10 @@ test("publish creates the Job in gitfaas's namespace with tracking labels on Job
     published.applies[0]!.functionUid,
   );
   assert.equal(created.spec?.template.metadata?.labels?.["gitfaas.dev/request-uid"], published.requestUid);
+  // Named from {{RANDOM}}, so it cannot exist yet: created in one write rather than applied.
+  const managers = (created.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
+  assert.ok(managers.includes("gitfaas/Update"), managers.join(", "));
+  assert.ok(!managers.includes("gitfaas/Apply"), managers.join(", "));
   const pods = await until("the Job's pod", async () => {
     const list = await core.listNamespacedPod({
       namespace,
@@ -285,6 +291,15 @@ test("an invalid manifest reports the API server's 422 text", async () => {
   assert.match(published.applies[0]!.message, /422/);
   assert.match(published.applies[0]!.message, /bad_name/);
   assert.match(published.applies[0]!.message, /RFC 1123/);
+});
+
+test("a fresh name already taken falls back to server-side apply of the existing object", async () => {
+  const published = await publish(gitfaas, "twins");
+  assert.equal(published.error, false, JSON.stringify(published.applies));
+  const jobs = await jobsOf(published.requestUid);
+  assert.equal(jobs.length, 1);
+  const managers = (jobs[0]!.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
+  assert.ok(managers.includes("gitfaas/Update") && managers.includes("gitfaas/Apply"), managers.join(", "));
 });
 
 test("a Deployment applied twice is updated in place by server-side apply", async () => {

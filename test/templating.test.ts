@@ -382,6 +382,24 @@ describe("compileManifest accepts", () => {
   });
 });
 
+describe("namePlaceholders", () => {
+  it("lists the placeholders metadata.name is rendered from, per document", () => {
+    const compiled = compileManifest(
+      [
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: run-{{RANDOM}}-{{who}}",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fixed\n  labels: {x: '{{RANDOM}}'}",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: run-{{RANDOM}}-",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{REQUEST_UID}}",
+      ].join("\n---\n"),
+      "m.yaml",
+    );
+    assert.deepEqual(
+      compiled.documents.map((document) => document.namePlaceholders),
+      [["RANDOM", "who"], [], [], ["REQUEST_UID"]],
+    );
+  });
+});
+
 describe("enforcePolicy", () => {
   const namespaced: Policy = { bannedKinds: DEFAULT_BANNED_KINDS, namespace: "faas", scope: "namespaced" };
   const clusterWide: Policy = { ...namespaced, scope: "clusterWide" };

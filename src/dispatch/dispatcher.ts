@@ -68,6 +68,9 @@ export const BUILT_IN_VALUES = [
   "TOPIC",
 ] as const;
 
+/** Built-in values never given twice: an object named from one of them cannot exist before this publish. */
+const UNIQUE_PER_PUBLISH: ReadonlySet<string> = new Set(["RANDOM", "REQUEST_UID", "FUNCTION_UID"]);
+
 /** What starting a queued function needs, kept in the store until a slot frees. */
 interface KeptLaunch {
   readonly requestUid: string;
@@ -75,10 +78,17 @@ interface KeptLaunch {
   readonly path: string;
   readonly revisionDir: string;
   readonly objects: readonly KubeObject[];
+  /** Absent in launches kept by earlier versions. */
+  readonly freshNames?: readonly boolean[];
 }
 
 type Prepared =
-  | { readonly functionUid: string; readonly path: string; readonly objects: readonly KubeObject[] }
+  | {
+      readonly functionUid: string;
+      readonly path: string;
+      readonly objects: readonly KubeObject[];
+      readonly freshNames?: readonly boolean[];
+    }
   | { readonly functionUid: string; readonly path: string; readonly refused: GitfaasError };
 
 /**
@@ -129,7 +139,7 @@ export class Dispatcher {
     }
     const launch = JSON.parse(kept) as KeptLaunch;
     await this.startAndRecord(
-      { functionUid, path: launch.path, objects: launch.objects },
+      { functionUid, path: launch.path, objects: launch.objects, freshNames: launch.freshNames },
       launch.requestUid,
       launch.topic,
       launch.revisionDir,
@@ -199,7 +209,10 @@ export class Dispatcher {
       }
       objects = addTracking(objects, { requestUid, functionUid, topic: topic.name });
       checkSizeLimits(objects, manifest.path);
-      return { functionUid, path: manifest.path, objects };
+      const freshNames = manifest.documents.map((document) =>
+        document.namePlaceholders.some((name) => UNIQUE_PER_PUBLISH.has(name)),
+      );
+      return { functionUid, path: manifest.path, objects, freshNames };
     });
 
     const runnable = prepared.filter((item) => !("refused" in item)).map((item) => item.functionUid);
@@ -212,6 +225,7 @@ export class Dispatcher {
         path: item.path,
         revisionDir: served.dir,
         objects: item.objects,
+        freshNames: item.freshNames,
       };
       return JSON.stringify(launch);
     };
@@ -304,6 +318,7 @@ export class Dispatcher {
         topic,
         path: item.path,
         objects: item.objects,
+        freshNames: item.freshNames,
         revisionDir,
       });
       return { ...base, error: false, code: null, message: outcome.message };

@@ -25,6 +25,11 @@ export interface FunctionLaunch {
   readonly path: string;
   /** Rendered, policy-checked and labelled objects. */
   readonly objects: readonly KubeObject[];
+  /**
+   * Per object: whether its name was rendered from a value never given twice ({{RANDOM}},
+   * {{REQUEST_UID}}, {{FUNCTION_UID}}), so that no object of that name can exist yet. Absent: none.
+   */
+  readonly freshNames?: readonly boolean[];
   /** The snapshot of the revision the objects came from. */
   readonly revisionDir: string;
 }

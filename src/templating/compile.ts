@@ -50,6 +50,8 @@ export interface CompiledDocument {
   readonly kind: string;
   readonly kindLine: number;
   readonly namespace: NamespaceSource;
+  /** The placeholders `metadata.name` is rendered from (none for a literal name or a generateName). */
+  readonly namePlaceholders: readonly string[];
   readonly root: TemplateNode;
 }
 
@@ -423,7 +425,26 @@ function compileDocument(compiler: Compiler, document: Document): CompiledDocume
     );
   }
   if (apiVersion === undefined || kind === undefined) return undefined;
-  return { line, apiVersion: apiVersion.value, kind: kind.value, kindLine: kind.line, namespace, root };
+  return {
+    line,
+    apiVersion: apiVersion.value,
+    kind: kind.value,
+    kindLine: kind.line,
+    namespace,
+    namePlaceholders: placeholdersOf(entryOf(entryOf(root, "metadata"), "name")),
+    root,
+  };
+}
+
+function entryOf(node: TemplateNode | undefined, key: string): TemplateNode | undefined {
+  return node?.type === "map" ? node.entries.find(([name]) => name === key)?.[1] : undefined;
+}
+
+function placeholdersOf(node: TemplateNode | undefined): string[] {
+  if (node?.type === "bare") return [node.name];
+  if (node?.type === "text")
+    return node.parts.flatMap((part) => (typeof part === "string" ? [] : [part.name]));
+  return [];
 }
 
 /** `apiVersion` and `kind` must be written out: policy decides on them before any value is known. */

@@ -1,4 +1,5 @@
 import {
+  ApiException,
   BatchV1Api,
   CoreV1Api,
   KubernetesObjectApi,
@@ -13,7 +14,7 @@ import {
 } from "@kubernetes/client-node";
 import { isFunctionUid } from "../../ids/index.js";
 import type { Logger } from "../../logging/index.js";
-import { TRACKING } from "../../templating/index.js";
+import { TRACKING, type KubeObject } from "../../templating/index.js";
 import type {
   AppliedObject,
   ApplyOutcome,
@@ -42,7 +43,6 @@ export interface KubernetesRuntimeOptions {
 
 const FIELD_MANAGER = "gitfaas";
 const TRACKED_SELECTOR = TRACKING.functionId;
-
 export function loadKubeConfig(kubeconfig: string | undefined): PooledKubeConfig {
   const config = new PooledKubeConfig();
   if (kubeconfig) config.loadFromFile(kubeconfig);
@@ -87,21 +87,10 @@ export class KubernetesRuntime implements Runtime {
 
   async apply(launch: FunctionLaunch): Promise<ApplyOutcome> {
     const applied: AppliedObject[] = [];
-    for (const object of launch.objects) {
-      const spec = object as unknown as KubernetesObject;
+    for (const [index, object] of launch.objects.entries()) {
       const label = `${object.kind} ${object.metadata.name ?? `${object.metadata.generateName ?? ""}*`}`;
       try {
-        const result =
-          object.metadata.name === undefined && object.metadata.generateName !== undefined
-            ? await this.objects.create(spec, undefined, undefined, FIELD_MANAGER)
-            : await this.objects.patch(
-                spec,
-                undefined,
-                undefined,
-                FIELD_MANAGER,
-                true,
-                PatchStrategy.ServerSideApply,
-              );
+        const result = await this.put(object, launch.freshNames?.[index] === true);
         applied.push({
           kind: object.kind,
           name: result.metadata?.name ?? object.metadata.name ?? "",
@@ -130,6 +119,26 @@ export class KubernetesRuntime implements Runtime {
       objects: applied,
       message: `applied ${applied.map((a) => `${a.kind}/${a.name}${a.namespace ? ` in ${a.namespace}` : ""}`).join(", ")}`,
     };
+  }
+
+  /**
+   * Server-side apply, except where no object of that name can exist yet: a generateName, or a name
+   * rendered from a value unique to this publish. Those are created, which gives the same object for
+   * less work in the API server (no read of the absent object before the write); should the name be taken
+   * after all, the object is applied as usual.
+   */
+  private async put(object: KubeObject, freshName: boolean): Promise<KubernetesObject> {
+    const spec = object as unknown as KubernetesObject;
+    if (object.metadata.name === undefined && object.metadata.generateName !== undefined)
+      return this.objects.create(spec, undefined, undefined, FIELD_MANAGER);
+    if (freshName) {
+      try {
+        return await this.objects.create(spec, undefined, undefined, FIELD_MANAGER);
+      } catch (error) {
+        if (!(error instanceof ApiException && error.code === 409)) throw error;
+      }
+    }
+    return this.objects.patch(spec, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
   }
 
   /** Starts the watches; their first list also settles what changed while gitfaas was away. */
