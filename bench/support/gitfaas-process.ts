@@ -1,0 +1,63 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+export interface GitfaasProcess {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+/**
+ * `gitfaas serve` in its own process, as it runs in production: its event loop is not shared with the
+ * load generator, whose own work would otherwise be counted against gitfaas. Its log goes to a file,
+ * as a container runtime would take it, rather than through a pipe that wakes the load generator.
+ */
+export async function startGitfaasProcess(
+  flags: Record<string, string>,
+  logFile: string,
+): Promise<GitfaasProcess> {
+  const port = await freePort();
+  const args = Object.entries({ port: String(port), "poll-interval": "1h", ...flags }).flatMap(
+    ([flag, value]) => [`--${flag}`, value],
+  );
+  const { openSync, closeSync } = await import("node:fs");
+  const log = openSync(logFile, "a");
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "serve", ...args], {
+    stdio: ["ignore", log, "inherit"],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
+  });
+  closeSync(log);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gitfaas exited with ${child.exitCode}; see ${logFile}`);
+    const ready = await fetch(`${url}/readyz`).then(
+      (answer) => answer.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error(`gitfaas not ready after 30 s; see ${logFile}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
