@@ -79,6 +79,12 @@ const MANIFESTS: Record<string, string> = {
   ),
   "service.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\nspec:\n  ports: [{port: 80}]\n",
   "invalid.yaml": job("bad_name"),
+  // A typo'd field: sent as written, so the API server refuses it rather than the client dropping it.
+  "typo.yaml": job("typo", { spec: "  ttlSecondsAfterFinishd: 1\n" }),
+  "typo-fixed-name.yaml": job("typo", { spec: "  ttlSecondsAfterFinishd: 1\n" }).replace(
+    "name: typo-{{RANDOM}}",
+    "name: typo-fixed",
+  ),
   // The same Job twice in one manifest: {{RANDOM}} is one value per manifest, so the second create collides.
   "twins.yaml": `${job("twin")}---\n${job("twin")}`,
   "deployment.yaml": `apiVersion: apps/v1
@@ -291,6 +297,17 @@ test("an invalid manifest reports the API server's 422 text", async () => {
   assert.match(published.applies[0]!.message, /422/);
   assert.match(published.applies[0]!.message, /bad_name/);
   assert.match(published.applies[0]!.message, /RFC 1123/);
+});
+
+test("an unknown field is refused by the API server, whether the object is created or applied", async () => {
+  const created = await publish(gitfaas, "typo");
+  assert.equal(created.applies[0]!.code, "KUBERNETES_INVALID", created.applies[0]!.message);
+  assert.match(created.applies[0]!.message, /unknown field "spec.ttlSecondsAfterFinishd"/);
+  assert.deepEqual(await jobsOf(created.requestUid), []);
+  const applied = await publish(gitfaas, "typo-fixed-name");
+  assert.equal(applied.applies[0]!.code, "KUBERNETES_INVALID", applied.applies[0]!.message);
+  assert.match(applied.applies[0]!.message, /ttlSecondsAfterFinishd: field not declared in schema/);
+  assert.deepEqual(await jobsOf(applied.requestUid), []);
 });
 
 test("a fresh name already taken falls back to server-side apply of the existing object", async () => {

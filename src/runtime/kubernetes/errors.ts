@@ -22,8 +22,11 @@ export function fromKubernetesError(error: unknown, what: string): GitfaasError 
   if (error instanceof ApiException) {
     const status = parseStatus(error.body);
     const message = `${what}: the API server answered ${error.code}${status.reason ? ` ${status.reason}` : ""}: ${status.message ?? "no reason given"}`;
-    const code =
-      error.code === 403 || error.code === 401
+    // A server-side apply naming a field the schema lacks is refused with a 500, yet it is the manifest's fault.
+    const schemaRefusal = error.code === 500 && /field not declared in schema/.test(status.message ?? "");
+    const code = schemaRefusal
+      ? "KUBERNETES_INVALID"
+      : error.code === 403 || error.code === 401
         ? "KUBERNETES_FORBIDDEN"
         : error.code === 409
           ? "KUBERNETES_CONFLICT"

@@ -2,8 +2,6 @@ import {
   ApiException,
   BatchV1Api,
   CoreV1Api,
-  KubernetesObjectApi,
-  PatchStrategy,
   VersionApi,
   makeInformer,
   type Informer,
@@ -27,6 +25,7 @@ import type {
 import { fromKubernetesError } from "./errors.js";
 import { StatusListeners } from "../status-listeners.js";
 import { PooledKubeConfig } from "./pooled-kubeconfig.js";
+import { RenderedObjectApi } from "./rendered-object-api.js";
 import { statusOfJob, statusOfPod } from "./status.js";
 
 export interface KubernetesRuntimeOptions {
@@ -58,7 +57,7 @@ export function loadKubeConfig(kubeconfig: string | undefined): PooledKubeConfig
 export class KubernetesRuntime implements Runtime {
   readonly name = "kubernetes";
   private readonly config: PooledKubeConfig;
-  private readonly objects: KubernetesObjectApi;
+  private readonly objects: RenderedObjectApi;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
   private readonly version: VersionApi;
@@ -71,7 +70,7 @@ export class KubernetesRuntime implements Runtime {
     this.statuses = new StatusListeners(options.logger);
     this.config = loadKubeConfig(options.kubeconfig);
     // One client set for the life of the process: one connection pool, no process per apply.
-    this.objects = KubernetesObjectApi.makeApiClient(this.config);
+    this.objects = RenderedObjectApi.forConfig(this.config);
     this.batch = this.config.makeApiClient(BatchV1Api);
     this.core = this.config.makeApiClient(CoreV1Api);
     this.version = this.config.makeApiClient(VersionApi);
@@ -130,15 +129,15 @@ export class KubernetesRuntime implements Runtime {
   private async put(object: KubeObject, freshName: boolean): Promise<KubernetesObject> {
     const spec = object as unknown as KubernetesObject;
     if (object.metadata.name === undefined && object.metadata.generateName !== undefined)
-      return this.objects.create(spec, undefined, undefined, FIELD_MANAGER);
+      return this.objects.createRendered(spec, FIELD_MANAGER);
     if (freshName) {
       try {
-        return await this.objects.create(spec, undefined, undefined, FIELD_MANAGER);
+        return await this.objects.createRendered(spec, FIELD_MANAGER);
       } catch (error) {
         if (!(error instanceof ApiException && error.code === 409)) throw error;
       }
     }
-    return this.objects.patch(spec, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    return this.objects.applyRendered(spec, FIELD_MANAGER);
   }
 
   /** Starts the watches; their first list also settles what changed while gitfaas was away. */
