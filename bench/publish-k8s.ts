@@ -11,85 +11,23 @@
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { randomUUID } from "node:crypto";
-import { BatchV1Api, KubernetesObjectApi, PatchStrategy, type V1Job } from "@kubernetes/client-node";
+import { BatchV1Api, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../src/runtime/index.js";
 import { keepAliveCaller } from "./support/caller.js";
-import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
-import { addTracking, TRACKING, type KubeObject } from "../src/templating/index.js";
+import { BENCH_JOB_MANIFEST, baselineJob } from "./support/baseline-job.js";
 import { emit, interleaved, round, type Measured } from "./support/measure.js";
-import { startGitfaasProcess } from "./support/gitfaas-process.js";
+import { startGitfaasProcess, startRelayProcess } from "./support/processes.js";
 import { tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
-const TRACKING_DOMAIN = TRACKING.functionId.split("/")[0]!;
-const BASELINE_DOMAIN = "baseline.io";
-
-const JOB_YAML = `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: bench-{{RANDOM}}
-spec:
-  suspend: true
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: main
-          image: busybox
-          command: ["sh", "-c", "echo hi"]
-          env:
-            - name: PAYLOAD
-              value: "{{PAYLOAD}}"
-            - name: FUNCTION_UID
-              value: "{{FUNCTION_UID}}"
-`;
-
-/**
- * The Job gitfaas creates for one publish, tracking labels and annotations included, built by the same
- * code. Only the label keys' domain differs (same length), so that gitfaas's watches don't follow it.
- */
-function rawJob(namespace: string): V1Job {
-  const requestUid = newRequestUid();
-  const functionUid = newFunctionUid(requestUid);
-  const job: KubeObject = {
-    apiVersion: "batch/v1",
-    kind: "Job",
-    metadata: { name: `raw-${randomUUID()}`, namespace },
-    spec: {
-      suspend: true,
-      backoffLimit: 0,
-      template: {
-        spec: {
-          restartPolicy: "Never",
-          containers: [
-            {
-              name: "main",
-              image: "busybox",
-              command: ["sh", "-c", "echo hi"],
-              env: [
-                { name: "PAYLOAD", value: Buffer.from("hello").toString("base64") },
-                { name: "FUNCTION_UID", value: functionUid },
-              ],
-            },
-          ],
-        },
-      },
-    },
-  };
-  const [tracked] = addTracking([job], { requestUid, functionUid, topic: "job" });
-  const json = JSON.stringify(tracked).replaceAll(`"${TRACKING_DOMAIN}/`, `"${BASELINE_DOMAIN}/`);
-  return JSON.parse(json) as V1Job;
-}
 
 const namespace = await createNamespace("gitfaas-bench");
 const workDir = await tempDir("bench-k8s");
 const repo = join(workDir, "repo");
 await writeTree(repo, {
   "config.json": JSON.stringify({ topics: [{ name: "job", configs: ["job.yaml"] }] }),
-  "job.yaml": JOB_YAML,
+  "job.yaml": BENCH_JOB_MANIFEST,
 });
 const kubeconfig = await serviceAccountKubeconfig(namespace, join(workDir, "sa.kubeconfig"));
 // The baseline uses the client as gitfaas does: the same service account, one pooled connection.
@@ -106,7 +44,13 @@ const server = await startGitfaasProcess(
   },
   join(workDir, "gitfaas.log"),
 );
+const relay = await startRelayProcess(kubeconfig, namespace);
 const caller = keepAliveCaller(server.url);
+const relayCaller = keepAliveCaller(relay.url);
+const relayed = async (): Promise<void> => {
+  const answer = await relayCaller.post("/", "hello", "text/plain");
+  if (answer.status !== 201) throw new Error(`relay failed: ${answer.text}`);
+};
 const publish = async (): Promise<void> => {
   const answer = await caller.post("/publish/job", "hello", "text/plain");
   if (answer.status !== 202 || !answer.text.includes('"error":false'))
@@ -116,20 +60,21 @@ const publish = async (): Promise<void> => {
 try {
   // Warm both paths (TLS sessions, the API server's caches) before measuring.
   for (let i = 0; i < 10; i++) {
-    await batch.createNamespacedJob({ namespace, body: rawJob(namespace) });
+    await batch.createNamespacedJob({ namespace, body: baselineJob(namespace) });
     await publish();
+    await relayed();
   }
   for (const concurrency of [1, 32]) {
     const measured = await interleaved(
       {
         raw: async () => {
-          await batch.createNamespacedJob({ namespace, body: rawJob(namespace) });
+          await batch.createNamespacedJob({ namespace, body: baselineJob(namespace) });
         },
         // For reference: what gitfaas sends for a name not unique to the publish, a server-side apply,
         // which costs the API server more than a create (a read before the write).
         rawApply: async () => {
           await objects.patch(
-            rawJob(namespace),
+            baselineJob(namespace),
             undefined,
             undefined,
             "bench",
@@ -137,12 +82,16 @@ try {
             PatchStrategy.ServerSideApply,
           );
         },
+        relay: relayed,
         gitfaas: publish,
       },
       REQUESTS,
       concurrency,
     );
-    const { raw, rawApply, gitfaas } = measured as Record<"raw" | "rawApply" | "gitfaas", Measured>;
+    const { raw, rawApply, relay, gitfaas } = measured as Record<
+      "raw" | "rawApply" | "relay" | "gitfaas",
+      Measured
+    >;
     emit(`publish_to_job_created_c${concurrency}`, {
       p50_ms: round(gitfaas.p50),
       p99_ms: round(gitfaas.p99),
@@ -157,11 +106,18 @@ try {
       raw_apply_p50_ms: round(rawApply.p50),
       raw_apply_per_second: round(rawApply.perSecond),
       ratio_p50_vs_raw_apply: round(gitfaas.p50 / rawApply.p50),
+      // The same raw create behind a bare HTTP server in its own process: what any service in front of
+      // the API server pays on this machine for the extra hop.
+      relay_p50_ms: round(relay.p50),
+      relay_per_second: round(relay.perSecond),
+      ratio_p50_vs_relay: round(gitfaas.p50 / relay.p50),
     });
   }
 } finally {
   caller.close();
+  relayCaller.close();
   await server.stop();
+  await relay.stop();
   await deleteNamespace(namespace);
   await rm(workDir, { recursive: true, force: true });
 }

@@ -1,11 +1,12 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+const RELAY = fileURLToPath(new URL("./relay.ts", import.meta.url));
 
-export interface GitfaasProcess {
+export interface BenchProcess {
   readonly url: string;
   stop(): Promise<void>;
 }
@@ -28,7 +29,7 @@ async function freePort(): Promise<number> {
 export async function startGitfaasProcess(
   flags: Record<string, string>,
   logFile: string,
-): Promise<GitfaasProcess> {
+): Promise<BenchProcess> {
   const port = await freePort();
   const args = Object.entries({ port: String(port), "poll-interval": "1h", ...flags }).flatMap(
     ([flag, value]) => [`--${flag}`, value],
@@ -52,12 +53,26 @@ export async function startGitfaasProcess(
     if (Date.now() > deadline) throw new Error(`gitfaas not ready after 30 s; see ${logFile}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return {
-    url,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+  return { url, stop: () => stop(child) };
+}
+
+/** The relay of `relay.ts`, in its own process like gitfaas. */
+export async function startRelayProcess(kubeconfig: string, namespace: string): Promise<BenchProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", RELAY, kubeconfig, namespace], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
+  });
+  const [line] = (await Promise.race([
+    once(child.stdout, "data"),
+    once(child, "exit").then(() => {
+      throw new Error("the relay exited before listening");
+    }),
+  ])) as [Buffer];
+  return { url: `http://127.0.0.1:${String(line).trim()}`, stop: () => stop(child) };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill("SIGTERM");
+  await once(child, "exit");
 }

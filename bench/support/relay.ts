@@ -1,0 +1,33 @@
+/**
+ * The least any service in front of the API server can do: an HTTP server in its own process that, for
+ * each POST, creates the baseline Job through the client and answers. Measuring it next to gitfaas tells
+ * what the extra process hop costs on this machine from what gitfaas itself adds.
+ *   node --import tsx bench/support/relay.ts <kubeconfig> <namespace>   (prints its port)
+ */
+import http from "node:http";
+import { BatchV1Api } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../../src/runtime/index.js";
+import { baselineJob } from "./baseline-job.js";
+
+const [kubeconfig, namespace] = process.argv.slice(2);
+if (!kubeconfig || !namespace) throw new Error("usage: relay.ts <kubeconfig> <namespace>");
+const batch = loadKubeConfig(kubeconfig).makeApiClient(BatchV1Api);
+const server = http.createServer((request, response) => {
+  request.resume();
+  request.on("end", () => {
+    batch.createNamespacedJob({ namespace, body: baselineJob(namespace) }).then(
+      (job) => {
+        response.writeHead(201, { "content-type": "application/json" });
+        response.end(JSON.stringify({ error: false, name: job.metadata?.name }));
+      },
+      (error: unknown) => {
+        response.writeHead(500, { "content-type": "application/json" });
+        response.end(JSON.stringify({ error: true, message: String(error) }));
+      },
+    );
+  });
+});
+server.listen(0, "127.0.0.1", () => {
+  process.stdout.write(`${(server.address() as { port: number }).port}\n`);
+});
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
