@@ -3,7 +3,7 @@ import {
   BatchV1Api,
   CoreV1Api,
   VersionApi,
-  makeInformer,
+  ListWatch,
   type Informer,
   type ObjectCache,
   type KubernetesObject,
@@ -26,6 +26,7 @@ import { fromKubernetesError } from "./errors.js";
 import { StatusListeners } from "../status-listeners.js";
 import { PooledKubeConfig } from "./pooled-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
+import { GuardedWatch } from "./guarded-watch.js";
 import { statusOfJob, statusOfPod } from "./status.js";
 
 export interface KubernetesRuntimeOptions {
@@ -147,22 +148,24 @@ export class KubernetesRuntime implements Runtime {
       ? "/apis/batch/v1/jobs"
       : `/apis/batch/v1/namespaces/${namespace}/jobs`;
     const podsPath = watchAllNamespaces ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`;
-    const jobs = makeInformer<V1Job>(
-      this.config,
+    const jobs = new ListWatch<V1Job>(
       jobsPath,
+      new GuardedWatch(this.config, this.options.logger, "jobs"),
       () =>
         watchAllNamespaces
           ? this.batch.listJobForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
           : this.batch.listNamespacedJob({ namespace, labelSelector: TRACKED_SELECTOR }),
+      false,
       TRACKED_SELECTOR,
     );
-    const pods = makeInformer<V1Pod>(
-      this.config,
+    const pods = new ListWatch<V1Pod>(
       podsPath,
+      new GuardedWatch(this.config, this.options.logger, "pods"),
       () =>
         watchAllNamespaces
           ? this.core.listPodForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
           : this.core.listNamespacedPod({ namespace, labelSelector: TRACKED_SELECTOR }),
+      false,
       TRACKED_SELECTOR,
     );
     this.follow(jobs, statusOfJob, "jobs");
