@@ -12,9 +12,11 @@ const FUNCTION_UID = "f-11111111-1111-4111-8111-111111111111-r-22222222-2222-422
 
 /**
  * An API server cannot be made to send a watch line that is no event, so this one is a stand-in: it
- * lists nothing, and each watch sends a bare Status (as a proxy in the way might), then a real event.
+ * lists nothing; the first watch of each resource sends a bare Status (as a proxy in the way might) and
+ * stays open; later Job watches send an event the client fails to handle, then a real one.
  */
 function malformingApiServer(): http.Server {
+  const watches = new Map<string, number>();
   return http.createServer((request, response) => {
     response.setHeader("content-type", "application/json");
     const url = new URL(request.url ?? "/", "http://x");
@@ -25,7 +27,12 @@ function malformingApiServer(): http.Server {
       );
       return;
     }
-    response.write(`${JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure" })}\n`);
+    const count = (watches.get(url.pathname) ?? 0) + 1;
+    watches.set(url.pathname, count);
+    if (count === 1) {
+      response.write(`${JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure" })}\n`);
+      return;
+    }
     if (!jobs) return;
     const job = {
       apiVersion: "batch/v1",
@@ -38,11 +45,12 @@ function malformingApiServer(): http.Server {
       },
       status: { succeeded: 1, conditions: [{ type: "Complete", status: "True" }] },
     };
+    response.write(`${JSON.stringify({ type: "ADDED", object: {} })}\n`);
     response.write(`${JSON.stringify({ type: "ADDED", object: job })}\n`);
   });
 }
 
-test("a watch line that is no event is skipped: gitfaas neither crashes nor loses the events after it", async () => {
+test("a watch line that is no event ends that watch and it is watched again; an event the client cannot handle is logged; gitfaas does not crash", async () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on("unhandledRejection", onUnhandled);
@@ -67,6 +75,7 @@ current-context: c
     namespace: "ns",
     watchAllNamespaces: false,
     logger: silentLogger(),
+    rewatchDelayMs: 50,
   });
   const reports: StatusReport[] = [];
   runtime.onStatus((report) => reports.push(report));

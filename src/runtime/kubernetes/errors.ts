@@ -6,7 +6,7 @@ interface StatusBody {
   reason?: string;
 }
 
-function parseStatus(body: unknown): StatusBody {
+export function parseStatus(body: unknown): StatusBody {
   if (typeof body === "string") {
     try {
       return JSON.parse(body) as StatusBody;
@@ -22,8 +22,10 @@ export function fromKubernetesError(error: unknown, what: string): GitfaasError 
   if (error instanceof ApiException) {
     const status = parseStatus(error.body);
     const message = `${what}: the API server answered ${error.code}${status.reason ? ` ${status.reason}` : ""}: ${status.message ?? "no reason given"}`;
-    // A server-side apply naming a field the schema lacks is refused with a 500, yet it is the manifest's fault.
-    const schemaRefusal = error.code === 500 && /field not declared in schema/.test(status.message ?? "");
+    // A server-side apply naming a field the schema lacks is refused with a 500, yet it is the manifest's
+    // fault. (The same words about the typed *live* object blame what is stored, not the manifest.)
+    const schemaRefusal =
+      error.code === 500 && /typed patch object.*field not declared in schema/s.test(status.message ?? "");
     const code = schemaRefusal
       ? "KUBERNETES_INVALID"
       : error.code === 403 || error.code === 401

@@ -6,8 +6,9 @@ type WatchCallback = (phase: string, object: unknown, event?: unknown) => void;
 /**
  * The client's list+watch handles each event in an async function: a line that is JSON but no watch
  * event (a bare Status from a proxy, say) makes it throw, and the rejection nobody awaits ends the
- * process. This passes on only events that carry an object, and logs whatever still goes wrong in
- * handling one rather than letting it take gitfaas down.
+ * process. Such a line means the stream is not a watch any more: this ends it, so that the runtime lists
+ * and watches again, rather than wait on it forever. Whatever still goes wrong in handling an event is
+ * logged rather than allowed to take gitfaas down.
  */
 export class GuardedWatch extends Watch {
   constructor(
@@ -26,7 +27,9 @@ export class GuardedWatch extends Watch {
   ): Promise<AbortController> {
     const guarded: WatchCallback = (phase, object, event) => {
       if (typeof phase !== "string" || typeof object !== "object" || object === null) {
-        this.logger.warn({ watch: this.what, line: event }, "ignored a watch line that is no event");
+        this.logger.warn({ watch: this.what, line: event }, "a watch line is no event; watching again");
+        // Lines only arrive once `super.watch` has returned its controller; aborting ends in `done`.
+        void stream.then((controller) => controller.abort());
         return;
       }
       try {
@@ -36,7 +39,8 @@ export class GuardedWatch extends Watch {
         this.failed(error);
       }
     };
-    return super.watch(path, queryParams, guarded, done);
+    const stream = super.watch(path, queryParams, guarded, done);
+    return stream;
   }
 
   private failed(error: unknown): void {

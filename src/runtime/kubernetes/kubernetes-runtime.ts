@@ -22,7 +22,7 @@ import type {
   StatusReport,
   UnfinishedFunction,
 } from "../port.js";
-import { fromKubernetesError } from "./errors.js";
+import { fromKubernetesError, parseStatus } from "./errors.js";
 import { StatusListeners } from "../status-listeners.js";
 import { PooledKubeConfig } from "./pooled-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
@@ -135,7 +135,11 @@ export class KubernetesRuntime implements Runtime {
       try {
         return await this.objects.createRendered(spec, FIELD_MANAGER);
       } catch (error) {
-        if (!(error instanceof ApiException && error.code === 409)) throw error;
+        const taken =
+          error instanceof ApiException &&
+          error.code === 409 &&
+          parseStatus(error.body).reason === "AlreadyExists";
+        if (!taken) throw error;
       }
     }
     return this.objects.applyRendered(spec, FIELD_MANAGER);
