@@ -212,6 +212,13 @@ export class Dispatcher {
       const freshNames = manifest.documents.map((document) =>
         document.namePlaceholders.some((name) => UNIQUE_PER_PUBLISH.has(name)),
       );
+      // One object per document, in order; were policy ever to drop one, the marks must not slide.
+      if (freshNames.length !== objects.length) {
+        throw new GitfaasError(
+          "INTERNAL",
+          `${manifest.path}: ${objects.length} objects from ${freshNames.length} documents`,
+        );
+      }
       return { functionUid, path: manifest.path, objects, freshNames };
     });
 
