@@ -16,7 +16,7 @@ import { loadKubeConfig } from "../src/runtime/index.js";
 import { keepAliveCaller } from "./support/caller.js";
 import { BENCH_JOB_MANIFEST, baselineJob } from "./support/baseline-job.js";
 import { emit, interleaved, round, type Measured } from "./support/measure.js";
-import { startGitfaasProcess, startRelayProcess } from "./support/processes.js";
+import { startGitfaasProcess, startRelayProcess, type BenchProcess } from "./support/processes.js";
 import { tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
 
@@ -34,30 +34,33 @@ const kubeconfig = await serviceAccountKubeconfig(namespace, join(workDir, "sa.k
 const pooledConfig = loadKubeConfig(kubeconfig);
 const batch = pooledConfig.makeApiClient(BatchV1Api);
 const objects = KubernetesObjectApi.makeApiClient(pooledConfig);
-const server = await startGitfaasProcess(
-  {
-    repo,
-    runtime: "kubernetes",
-    kubeconfig,
-    namespace,
-    "data-dir": join(workDir, "data"),
-  },
-  join(workDir, "gitfaas.log"),
-);
-const relay = await startRelayProcess(kubeconfig, namespace);
-const caller = keepAliveCaller(server.url);
-const relayCaller = keepAliveCaller(relay.url);
-const relayed = async (): Promise<void> => {
-  const answer = await relayCaller.post("/", "hello", "text/plain");
-  if (answer.status !== 201) throw new Error(`relay failed: ${answer.text}`);
-};
-const publish = async (): Promise<void> => {
-  const answer = await caller.post("/publish/job", "hello", "text/plain");
-  if (answer.status !== 202 || !answer.text.includes('"error":false'))
-    throw new Error(`publish failed: ${answer.text}`);
-};
-
+let server: BenchProcess | undefined;
+let relay: BenchProcess | undefined;
+const callers: ReturnType<typeof keepAliveCaller>[] = [];
 try {
+  server = await startGitfaasProcess(
+    {
+      repo,
+      runtime: "kubernetes",
+      kubeconfig,
+      namespace,
+      "data-dir": join(workDir, "data"),
+    },
+    join(workDir, "gitfaas.log"),
+  );
+  relay = await startRelayProcess(kubeconfig, namespace);
+  const caller = keepAliveCaller(server.url);
+  const relayCaller = keepAliveCaller(relay.url);
+  callers.push(caller, relayCaller);
+  const relayed = async (): Promise<void> => {
+    const answer = await relayCaller.post("/", "hello", "text/plain");
+    if (answer.status !== 201) throw new Error(`relay failed: ${answer.text}`);
+  };
+  const publish = async (): Promise<void> => {
+    const answer = await caller.post("/publish/job", "hello", "text/plain");
+    if (answer.status !== 202 || !answer.text.includes('"error":false'))
+      throw new Error(`publish failed: ${answer.text}`);
+  };
   // Warm both paths (TLS sessions, the API server's caches) before measuring.
   for (let i = 0; i < 10; i++) {
     await batch.createNamespacedJob({ namespace, body: baselineJob(namespace) });
@@ -114,10 +117,9 @@ try {
     });
   }
 } finally {
-  caller.close();
-  relayCaller.close();
-  await server.stop();
-  await relay.stop();
+  for (const caller of callers) caller.close();
+  await server?.stop();
+  await relay?.stop();
   await deleteNamespace(namespace);
   await rm(workDir, { recursive: true, force: true });
 }

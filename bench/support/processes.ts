@@ -43,15 +43,20 @@ export async function startGitfaasProcess(
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`gitfaas exited with ${child.exitCode}; see ${logFile}`);
-    const ready = await fetch(`${url}/readyz`).then(
-      (answer) => answer.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error(`gitfaas not ready after 30 s; see ${logFile}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    for (;;) {
+      if (exited(child)) throw new Error(`gitfaas exited before it was ready; see ${logFile}`);
+      const ready = await fetch(`${url}/readyz`).then(
+        (answer) => answer.ok,
+        () => false,
+      );
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`gitfaas not ready after 30 s; see ${logFile}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } catch (error) {
+    await stop(child);
+    throw error;
   }
   return { url, stop: () => stop(child) };
 }
@@ -62,17 +67,23 @@ export async function startRelayProcess(kubeconfig: string, namespace: string): 
     stdio: ["ignore", "pipe", "inherit"],
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
   });
+  const exit = once(child, "exit");
   const [line] = (await Promise.race([
     once(child.stdout, "data"),
-    once(child, "exit").then(() => {
+    exit.then(() => {
       throw new Error("the relay exited before listening");
     }),
   ])) as [Buffer];
   return { url: `http://127.0.0.1:${String(line).trim()}`, stop: () => stop(child) };
 }
 
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (exited(child)) return;
+  const exit = once(child, "exit");
   child.kill("SIGTERM");
-  await once(child, "exit");
+  await exit;
 }
