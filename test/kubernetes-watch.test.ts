@@ -10,14 +10,29 @@ import { tempDir } from "./support/gitfaas-fixture.js";
 
 const FUNCTION_UID = "f-11111111-1111-4111-8111-111111111111-r-22222222-2222-4222-8222-222222222222";
 
+const JOB = {
+  apiVersion: "batch/v1",
+  kind: "Job",
+  metadata: {
+    name: "j",
+    namespace: "ns",
+    resourceVersion: "2",
+    annotations: { "gitfaas.dev/function-uid": FUNCTION_UID },
+  },
+  status: { succeeded: 1, conditions: [{ type: "Complete", status: "True" }] },
+};
+
 /**
- * An API server cannot be made to send a watch line that is no event, so this one is a stand-in: it
- * lists nothing; the first watch of each resource sends a bare Status (as a proxy in the way might) and
- * stays open; later Job watches send an event the client fails to handle, then a real one.
+ * An API server cannot be made to misbehave on cue, so this one is a stand-in for what a proxy or a
+ * dead connection in the way does: it lists nothing; the first watch of each resource goes wrong as
+ * told and stays open; later Job watches send an event the client fails to handle, then a real one.
  */
-function malformingApiServer(): http.Server {
+async function misbehavingApiServer(
+  firstWatch: "bare-status" | "silence",
+): Promise<{ url: string; watchQueries: URLSearchParams[]; close: () => void }> {
   const watches = new Map<string, number>();
-  return http.createServer((request, response) => {
+  const watchQueries: URLSearchParams[] = [];
+  const server = http.createServer((request, response) => {
     response.setHeader("content-type", "application/json");
     const url = new URL(request.url ?? "/", "http://x");
     const jobs = url.pathname.includes("/jobs");
@@ -27,44 +42,44 @@ function malformingApiServer(): http.Server {
       );
       return;
     }
+    watchQueries.push(url.searchParams);
     const count = (watches.get(url.pathname) ?? 0) + 1;
     watches.set(url.pathname, count);
     if (count === 1) {
-      response.write(`${JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure" })}\n`);
+      if (firstWatch === "bare-status")
+        response.write(`${JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure" })}\n`);
+      else response.flushHeaders();
       return;
     }
     if (!jobs) return;
-    const job = {
-      apiVersion: "batch/v1",
-      kind: "Job",
-      metadata: {
-        name: "j",
-        namespace: "ns",
-        resourceVersion: "2",
-        annotations: { "gitfaas.dev/function-uid": FUNCTION_UID },
-      },
-      status: { succeeded: 1, conditions: [{ type: "Complete", status: "True" }] },
-    };
     response.write(`${JSON.stringify({ type: "ADDED", object: {} })}\n`);
-    response.write(`${JSON.stringify({ type: "ADDED", object: job })}\n`);
+    response.write(`${JSON.stringify({ type: "ADDED", object: JOB })}\n`);
   });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    watchQueries,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }
 
-test("a watch line that is no event ends that watch and it is watched again; an event the client cannot handle is logged; gitfaas does not crash", async () => {
+/** Runs the runtime against `server` until the Job's success is reported; returns what went unhandled. */
+async function followUntilSucceeded(server: string, watchIdleMs?: number): Promise<unknown[]> {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on("unhandledRejection", onUnhandled);
-  const server = malformingApiServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
   const dir = await tempDir("watch");
   const kubeconfig = join(dir, "kubeconfig");
-  const { port } = server.address() as { port: number };
   await writeFile(
     kubeconfig,
     `apiVersion: v1
 kind: Config
-clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]
+clusters: [{name: c, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]
 users: [{name: u, user: {token: not-a-secret}}]
 contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
 current-context: c
@@ -76,27 +91,43 @@ current-context: c
     watchAllNamespaces: false,
     logger: silentLogger(),
     rewatchDelayMs: 50,
+    ...(watchIdleMs === undefined ? {} : { watchIdleMs }),
   });
   const reports: StatusReport[] = [];
   runtime.onStatus((report) => reports.push(report));
+  const succeeded = () =>
+    reports.some((report) => report.functionUid === FUNCTION_UID && report.status === "succeeded");
   try {
     await runtime.start();
     const deadline = Date.now() + 10_000;
-    while (!reports.some((report) => report.status === "succeeded") && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    // Leave the rejection, if any, time to surface.
+    while (!succeeded() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Leave a rejection, if any, time to surface.
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(unhandled, []);
-    assert.ok(
-      reports.some((report) => report.functionUid === FUNCTION_UID && report.status === "succeeded"),
-      JSON.stringify(reports),
-    );
+    assert.ok(succeeded(), `no success reported: ${JSON.stringify(reports)}`);
+    return unhandled;
   } finally {
     process.off("unhandledRejection", onUnhandled);
     await runtime.close();
-    server.closeAllConnections();
-    server.close();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test("a watch line that is no event ends that watch and it is watched again; an event the client cannot handle is logged; gitfaas does not crash", async () => {
+  const server = await misbehavingApiServer("bare-status");
+  try {
+    assert.deepEqual(await followUntilSucceeded(server.url), []);
+  } finally {
+    server.close();
+  }
+});
+
+test("a watch gone silent is ended and watched again; bookmarks are asked for", async () => {
+  const server = await misbehavingApiServer("silence");
+  try {
+    assert.deepEqual(await followUntilSucceeded(server.url, 300), []);
+    assert.ok(server.watchQueries.length >= 2);
+    assert.ok(server.watchQueries.every((query) => query.get("allowWatchBookmarks") === "true"));
+  } finally {
+    server.close();
   }
 });

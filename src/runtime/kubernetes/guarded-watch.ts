@@ -3,18 +3,25 @@ import type { Logger } from "../../logging/index.js";
 
 type WatchCallback = (phase: string, object: unknown, event?: unknown) => void;
 
+/** The API server sends a bookmark about once a minute when asked: three minutes of silence is a dead watch. */
+export const DEFAULT_WATCH_IDLE_MS = 180_000;
+
 /**
- * The client's list+watch handles each event in an async function: a line that is JSON but no watch
- * event (a bare Status from a proxy, say) makes it throw, and the rejection nobody awaits ends the
- * process. Such a line means the stream is not a watch any more: this ends it, so that the runtime lists
- * and watches again, rather than wait on it forever. Whatever still goes wrong in handling an event is
- * logged rather than allowed to take gitfaas down.
+ * Makes the client's watch safe to lean on:
+ * - it handles each event in an async function: a line that is JSON but no watch event (a bare Status
+ *   from a proxy, say) makes it throw, and the rejection nobody awaits ends the process. Such a line
+ *   means the stream is not a watch any more: the watch is ended, so that the runtime lists and watches
+ *   again; whatever else goes wrong in handling an event is logged;
+ * - a connection that died without closing (a NAT or load balancer forgetting it) would leave the watch
+ *   waiting forever, as the client's own timeout is not in effect: bookmarks are asked for, and a watch
+ *   silent for longer than `idleMs` is ended and watched again.
  */
 export class GuardedWatch extends Watch {
   constructor(
     config: ConstructorParameters<typeof Watch>[0],
     private readonly logger: Logger,
     private readonly what: string,
+    private readonly idleMs: number = DEFAULT_WATCH_IDLE_MS,
   ) {
     super(config);
   }
@@ -25,11 +32,21 @@ export class GuardedWatch extends Watch {
     callback: WatchCallback,
     done: (err: unknown) => void,
   ): Promise<AbortController> {
+    // Lines only arrive once `super.watch` has returned its controller; aborting ends in `done`.
+    const end = (): void => void stream.then((controller) => controller.abort());
+    let idle: NodeJS.Timeout | undefined;
+    const heard = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        this.logger.warn({ watch: this.what, idleMs: this.idleMs }, "a watch went silent; watching again");
+        end();
+      }, this.idleMs).unref();
+    };
     const guarded: WatchCallback = (phase, object, event) => {
+      heard();
       if (typeof phase !== "string" || typeof object !== "object" || object === null) {
         this.logger.warn({ watch: this.what, line: event }, "a watch line is no event; watching again");
-        // Lines only arrive once `super.watch` has returned its controller; aborting ends in `done`.
-        void stream.then((controller) => controller.abort());
+        end();
         return;
       }
       try {
@@ -39,7 +56,13 @@ export class GuardedWatch extends Watch {
         this.failed(error);
       }
     };
-    const stream = super.watch(path, queryParams, guarded, done);
+    const ended = (error: unknown): void => {
+      clearTimeout(idle);
+      done(error);
+    };
+    heard();
+    const stream = super.watch(path, { ...queryParams, allowWatchBookmarks: true }, guarded, ended);
+    stream.catch(() => clearTimeout(idle));
     return stream;
   }
 

@@ -39,6 +39,8 @@ export interface KubernetesRuntimeOptions {
   readonly logger: Logger;
   /** Pause before a dropped watch is listed and watched again. */
   readonly rewatchDelayMs?: number;
+  /** A watch silent for longer is taken for dead, and listed and watched again. */
+  readonly watchIdleMs?: number;
 }
 
 const FIELD_MANAGER = "gitfaas";
@@ -154,7 +156,7 @@ export class KubernetesRuntime implements Runtime {
     const podsPath = watchAllNamespaces ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`;
     const jobs = new ListWatch<V1Job>(
       jobsPath,
-      new GuardedWatch(this.config, this.options.logger, "jobs"),
+      new GuardedWatch(this.config, this.options.logger, "jobs", this.options.watchIdleMs),
       () =>
         watchAllNamespaces
           ? this.batch.listJobForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
@@ -164,7 +166,7 @@ export class KubernetesRuntime implements Runtime {
     );
     const pods = new ListWatch<V1Pod>(
       podsPath,
-      new GuardedWatch(this.config, this.options.logger, "pods"),
+      new GuardedWatch(this.config, this.options.logger, "pods", this.options.watchIdleMs),
       () =>
         watchAllNamespaces
           ? this.core.listPodForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
