@@ -4,7 +4,8 @@
  * (tracking labels and annotations included) through @kubernetes/client-node, as the same service
  * account over one pooled connection. A raw server-side apply is measured too, for reference. The ways
  * are measured in alternating rounds so that objects piling up in the cluster weigh on all alike.
- * gitfaas runs in its own process, as in production, called over a keep-alive HTTP/1.1 connection.
+ * gitfaas runs in its own process, as in production, called over a keep-alive HTTP/1.1 connection; so
+ * does a bare relay (support/relay.ts), which tells the cost of any extra hop from what gitfaas adds.
  * Jobs are created suspended so that the job controller and the fake kubelet don't load the 2 cores
  * while we measure the API path.
  *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=500)
@@ -30,7 +31,7 @@ await writeTree(repo, {
   "job.yaml": BENCH_JOB_MANIFEST,
 });
 const kubeconfig = await serviceAccountKubeconfig(namespace, join(workDir, "sa.kubeconfig"));
-// The baseline uses the client as gitfaas does: the same service account, one pooled connection.
+// The baseline uses the client the usual way, as the same service account over one pooled connection.
 const pooledConfig = loadKubeConfig(kubeconfig);
 const batch = pooledConfig.makeApiClient(BatchV1Api);
 const objects = KubernetesObjectApi.makeApiClient(pooledConfig);

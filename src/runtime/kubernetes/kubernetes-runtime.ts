@@ -45,6 +45,7 @@ export interface KubernetesRuntimeOptions {
 
 const FIELD_MANAGER = "gitfaas";
 const TRACKED_SELECTOR = TRACKING.functionId;
+
 export function loadKubeConfig(kubeconfig: string | undefined): PooledKubeConfig {
   const config = new PooledKubeConfig();
   if (kubeconfig) config.loadFromFile(kubeconfig);
