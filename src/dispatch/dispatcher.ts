@@ -4,7 +4,7 @@ import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js"
 import { TopicAdmission, type AdmissionLimits } from "./admission.js";
 import { newFunctionUid, newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
-import type { Runtime } from "../runtime/index.js";
+import type { FunctionLaunch, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import {
   addTracking,
@@ -71,16 +71,11 @@ export const BUILT_IN_VALUES = [
 /** Built-in values never given twice: an object named from one of them cannot exist before this publish. */
 const UNIQUE_PER_PUBLISH: ReadonlySet<string> = new Set(["RANDOM", "REQUEST_UID", "FUNCTION_UID"]);
 
-/** What starting a queued function needs, kept in the store until a slot frees. */
-interface KeptLaunch {
-  readonly requestUid: string;
-  readonly topic: string;
-  readonly path: string;
-  readonly revisionDir: string;
-  readonly objects: readonly KubeObject[];
-  /** Absent in launches kept by earlier versions. */
-  readonly freshNames?: readonly boolean[];
-}
+/**
+ * What starting a queued function needs, kept in the store until a slot frees. (`freshNames` is absent
+ * in launches kept by earlier versions.)
+ */
+type KeptLaunch = Omit<FunctionLaunch, "functionUid">;
 
 type Prepared =
   | {

@@ -26,11 +26,7 @@ export class RenderedObjectApi extends KubernetesObjectApi {
   }
 
   async createRendered(object: KubernetesObject, fieldManager: string): Promise<KubernetesObject> {
-    const context = this.configuration.baseServer.makeRequestContext(
-      await this.specUriPath(object, "create"),
-      HttpMethod.POST,
-    );
-    context.setQueryParam("fieldManager", fieldManager);
+    const context = await this.requestFor(object, "create", HttpMethod.POST, fieldManager);
     // Unknown or duplicate fields are refused, as a server-side apply refuses them, not dropped with a warning.
     context.setQueryParam("fieldValidation", "Strict");
     context.setHeaderParam("Content-Type", "application/json");
@@ -39,15 +35,25 @@ export class RenderedObjectApi extends KubernetesObjectApi {
 
   /** Server-side apply, forced: gitfaas owns what its manifests say. */
   async applyRendered(object: KubernetesObject, fieldManager: string): Promise<KubernetesObject> {
-    const context = this.configuration.baseServer.makeRequestContext(
-      await this.specUriPath(object, "patch"),
-      HttpMethod.PATCH,
-    );
-    context.setQueryParam("fieldManager", fieldManager);
+    const context = await this.requestFor(object, "patch", HttpMethod.PATCH, fieldManager);
     context.setQueryParam("force", "true");
     // JSON is YAML: the apply content type takes it as is.
     context.setHeaderParam("Content-Type", PatchStrategy.ServerSideApply);
     return this.sendRendered(context, object);
+  }
+
+  private async requestFor(
+    object: KubernetesObject,
+    action: "create" | "patch",
+    method: HttpMethod,
+    fieldManager: string,
+  ): Promise<RequestContext> {
+    const context = this.configuration.baseServer.makeRequestContext(
+      await this.specUriPath(object, action),
+      method,
+    );
+    context.setQueryParam("fieldManager", fieldManager);
+    return context;
   }
 
   private sendRendered(context: RequestContext, object: KubernetesObject): Promise<KubernetesObject> {
