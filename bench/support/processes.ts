@@ -36,10 +36,7 @@ export async function startGitfaasProcess(
   );
   const { openSync, closeSync } = await import("node:fs");
   const log = openSync(logFile, "a");
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "serve", ...args], {
-    stdio: ["ignore", log, "inherit"],
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
-  });
+  const child = spawnTypeScript([MAIN, "serve", ...args], log);
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
@@ -63,10 +60,8 @@ export async function startGitfaasProcess(
 
 /** The relay of `relay.ts`, in its own process like gitfaas. */
 export async function startRelayProcess(kubeconfig: string, namespace: string): Promise<BenchProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", RELAY, kubeconfig, namespace], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
-  });
+  const child = spawnTypeScript([RELAY, kubeconfig, namespace], "pipe");
+  if (!child.stdout) throw new Error("the relay's output is not piped");
   const exit = once(child, "exit");
   const [line] = (await Promise.race([
     once(child.stdout, "data"),
@@ -75,6 +70,14 @@ export async function startRelayProcess(kubeconfig: string, namespace: string): 
     }),
   ])) as [Buffer];
   return { url: `http://127.0.0.1:${String(line).trim()}`, stop: () => stop(child) };
+}
+
+/** A TypeScript entry point run through tsx, with only PATH and HOME from our environment. */
+function spawnTypeScript(args: readonly string[], stdout: number | "pipe"): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", ...args], {
+    stdio: ["ignore", stdout, "inherit"],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
+  });
 }
 
 function exited(child: ChildProcess): boolean {
