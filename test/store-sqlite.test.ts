@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { after } from "node:test";
 import { SqliteStore } from "../src/store/index.js";
 import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
@@ -46,4 +47,37 @@ test("sqlite: a restart loses nothing", async () => {
   } finally {
     await second.close();
   }
+});
+
+test("sqlite: a second process on the same file is refused while the first runs, and let in after", async () => {
+  const file = join(dir, "shared.db");
+  const first = new SqliteStore({ file, expirationSeconds: 60 });
+  const storeModule = new URL("../src/store/index.ts", import.meta.url).href;
+  // A real second process: what two gitfaas pointed at one data dir would be.
+  const openElsewhere = () =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "--input-type=module",
+          "-e",
+          `const { SqliteStore } = await import(${JSON.stringify(storeModule)});
+           try { const store = new SqliteStore({ file: ${JSON.stringify(file)}, expirationSeconds: 60, lockWaitMs: 100 });
+                 await store.ping(); await store.close(); console.log("opened"); }
+           catch (error) { console.log(error.code); process.exitCode = 3; }`,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      let output = "";
+      child.stdout.on("data", (chunk: Buffer) => (output += String(chunk)));
+      child.on("exit", (code) => resolve({ code, output: output.trim() }));
+    });
+  try {
+    assert.deepEqual(await openElsewhere(), { code: 3, output: "STORE_IN_USE" });
+  } finally {
+    await first.close();
+  }
+  assert.deepEqual(await openElsewhere(), { code: 0, output: "opened" });
 });

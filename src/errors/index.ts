@@ -49,8 +49,9 @@ export type ErrorCode =
   | "PARAMETER_TOO_LONG"
   | "SHUTTING_DOWN"
   | "NOT_READY"
-  // settings
+  // settings and start-up
   | "INVALID_SETTING"
+  | "STORE_IN_USE"
   | "INTERNAL";
 
 export class GitfaasError extends Error {
