@@ -5,3 +5,4 @@ export {
   loadKubeConfig,
   type KubernetesRuntimeOptions,
 } from "./kubernetes/kubernetes-runtime.js";
+export { PooledKubeConfig } from "./kubernetes/pooled-kubeconfig.js";

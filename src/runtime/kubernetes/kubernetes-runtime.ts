@@ -24,7 +24,7 @@ import type {
 } from "../port.js";
 import { fromKubernetesError, parseStatus } from "./errors.js";
 import { StatusListeners } from "../status-listeners.js";
-import { PooledKubeConfig } from "./pooled-kubeconfig.js";
+import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
 import { statusOfJob, statusOfPod } from "./status.js";
@@ -46,8 +46,8 @@ export interface KubernetesRuntimeOptions {
 const FIELD_MANAGER = "gitfaas";
 const TRACKED_SELECTOR = TRACKING.functionId;
 
-export function loadKubeConfig(kubeconfig: string | undefined): PooledKubeConfig {
-  const config = new PooledKubeConfig();
+export function loadKubeConfig(kubeconfig: string | undefined): LeanKubeConfig {
+  const config = new LeanKubeConfig();
   if (kubeconfig) config.loadFromFile(kubeconfig);
   else config.loadFromDefault();
   return config;
@@ -60,7 +60,7 @@ export function loadKubeConfig(kubeconfig: string | undefined): PooledKubeConfig
  */
 export class KubernetesRuntime implements Runtime {
   readonly name = "kubernetes";
-  private readonly config: PooledKubeConfig;
+  private readonly config: LeanKubeConfig;
   private readonly objects: RenderedObjectApi;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
