@@ -1,21 +1,22 @@
 /**
  * The least any service in front of the API server can do: an HTTP server in its own process that, for
- * each POST, creates the baseline Job through the client and answers. Measuring it next to gitfaas tells
+ * each POST, creates the baseline Job as gitfaas sends it (the client set up as gitfaas sets it up) and
+ * answers. Measuring it next to gitfaas tells
  * what the extra process hop costs on this machine from what gitfaas itself adds.
  *   node --import tsx bench/support/relay.ts <kubeconfig> <namespace>   (prints its port)
  */
 import http from "node:http";
-import { BatchV1Api } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../../src/runtime/index.js";
+import { RenderedObjectApi } from "../../src/runtime/kubernetes/rendered-object-api.js";
 import { baselineJob } from "./baseline-job.js";
 
 const [kubeconfig, namespace] = process.argv.slice(2);
 if (!kubeconfig || !namespace) throw new Error("usage: relay.ts <kubeconfig> <namespace>");
-const batch = loadKubeConfig(kubeconfig).makeApiClient(BatchV1Api);
+const objects = RenderedObjectApi.forConfig(loadKubeConfig(kubeconfig));
 const server = http.createServer((request, response) => {
   request.resume();
   request.on("end", () => {
-    batch.createNamespacedJob({ namespace, body: baselineJob(namespace) }).then(
+    objects.createRendered(baselineJob(namespace), "gitfaas").then(
       (job) => {
         response.writeHead(201, { "content-type": "application/json" });
         response.end(JSON.stringify({ error: false, name: job.metadata?.name }));
