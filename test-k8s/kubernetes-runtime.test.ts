@@ -171,6 +171,14 @@ interface FunctionView {
   finishedAt: string | null;
 }
 
+async function podsOf(requestUid: string) {
+  const list = await core.listNamespacedPod({
+    namespace,
+    labelSelector: `gitfaas.dev/request-uid=${requestUid}`,
+  });
+  return list.items;
+}
+
 async function jobsOf(requestUid: string) {
   const list = await batch.listNamespacedJob({
     namespace,
@@ -368,8 +376,11 @@ test("a Job deleted while gitfaas was stopped: at the next start its function en
     namespace,
     propagationPolicy: "Background",
   });
-  await until("the Job to be gone", async () =>
-    (await jobsOf(published.requestUid)).length === 0 ? true : undefined,
+  // Its pods too: one still terminating when gitfaas starts is seen, and its deletion tells the story.
+  await until("the Job and its pods to be gone", async () =>
+    (await jobsOf(published.requestUid)).length === 0 && (await podsOf(published.requestUid)).length === 0
+      ? true
+      : undefined,
   );
   const second = await startServer(common, { dataDir });
   after(() => second.close());
