@@ -10,7 +10,7 @@
  * production, called over a keep-alive HTTP/1.1 connection; so does a bare relay (support/relay.ts) that
  * sends the lean request, which tells the cost of any extra hop from what gitfaas adds. Jobs are created
  * suspended so that the job controller and the fake kubelet don't load the 2 cores while we measure.
- *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=500)
+ *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=2000, BENCH_ROUNDS=20)
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -19,12 +19,14 @@ import { PooledKubeConfig, loadKubeConfig } from "../src/runtime/index.js";
 import { RenderedObjectApi } from "../src/runtime/kubernetes/rendered-object-api.js";
 import { keepAliveCaller } from "./support/caller.js";
 import { BENCH_JOB_MANIFEST, baselineJob } from "./support/baseline-job.js";
-import { emit, interleaved, round, type Measured } from "./support/measure.js";
+import { emit, interleaved, medianRoundRatio, round, type Measured } from "./support/measure.js";
 import { startGitfaasProcess, startRelayProcess, type BenchProcess } from "./support/processes.js";
 import { tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
+// This machine's figures wander by a fifth from one minute to the next: many short alternating rounds.
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 
 const namespace = await createNamespace("gitfaas-bench");
 const workDir = await tempDir("bench-k8s");
@@ -102,6 +104,7 @@ try {
       },
       REQUESTS,
       concurrency,
+      ROUNDS,
     );
     const { raw, leanRaw, rawApply, relay, gitfaas } = measured as Record<
       "raw" | "leanRaw" | "rawApply" | "relay" | "gitfaas",
@@ -116,12 +119,14 @@ try {
       baseline_p99_ms: round(raw.p99),
       baseline_per_second: round(raw.perSecond),
       ratio_p50: round(gitfaas.p50 / raw.p50),
+      ratio_p50_median_of_rounds: round(medianRoundRatio(gitfaas, raw)),
       added_p50_ms: round(gitfaas.p50 - raw.p50),
       target_ratio_p50: 1.3,
       // The stricter baseline: gitfaas's own request, without gitfaas.
       lean_raw_p50_ms: round(leanRaw.p50),
       lean_raw_per_second: round(leanRaw.perSecond),
       ratio_p50_vs_lean_raw: round(gitfaas.p50 / leanRaw.p50),
+      ratio_p50_vs_lean_raw_median_of_rounds: round(medianRoundRatio(gitfaas, leanRaw)),
       added_p50_ms_vs_lean_raw: round(gitfaas.p50 - leanRaw.p50),
       raw_apply_p50_ms: round(rawApply.p50),
       raw_apply_per_second: round(rawApply.perSecond),
@@ -131,6 +136,7 @@ try {
       relay_p50_ms: round(relay.p50),
       relay_per_second: round(relay.perSecond),
       ratio_p50_vs_relay: round(gitfaas.p50 / relay.p50),
+      relay_ratio_p50_vs_lean_raw: round(relay.p50 / leanRaw.p50),
     });
   }
 } finally {

@@ -4,6 +4,8 @@ export interface Measured {
   readonly p50: number;
   readonly p99: number;
   readonly perSecond: number;
+  /** The p50 of each round, where ways were measured in alternating rounds. */
+  readonly roundP50s?: readonly number[];
 }
 
 export function percentile(samples: readonly number[], p: number): number {
@@ -34,6 +36,15 @@ export async function timed(
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), perSecond: count / seconds };
 }
 
+/**
+ * The median over rounds of `of`'s p50 divided by `to`'s in the same round: what drifts from round to
+ * round (the machine, the cluster) weighs on both sides of each ratio alike.
+ */
+export function medianRoundRatio(of: Measured, to: Measured): number {
+  const ratios = (of.roundP50s ?? []).map((value, index) => value / (to.roundP50s ?? [])[index]!);
+  return percentile(ratios, 50);
+}
+
 export const round = (value: number): number => Math.round(value * 100) / 100;
 
 export function emit(figure: string, fields: Record<string, number | string>): void {
@@ -53,11 +64,13 @@ export async function interleaved(
   const names = Object.keys(ways);
   const samples = new Map<string, number[]>(names.map((name) => [name, []]));
   const seconds = new Map<string, number>(names.map((name) => [name, 0]));
+  const roundP50s = new Map<string, number[]>(names.map((name) => [name, []]));
   const perRound = Math.max(1, Math.ceil(count / rounds));
   for (let round = 0; round < rounds; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length]!);
     for (const name of order) {
       let next = 0;
+      const inRound: number[] = [];
       const started = performance.now();
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
@@ -65,10 +78,12 @@ export async function interleaved(
             next++;
             const t0 = performance.now();
             await ways[name]!();
-            samples.get(name)!.push(performance.now() - t0);
+            inRound.push(performance.now() - t0);
           }
         }),
       );
+      samples.get(name)!.push(...inRound);
+      roundP50s.get(name)!.push(percentile(inRound, 50));
       seconds.set(name, seconds.get(name)! + (performance.now() - started) / 1000);
     }
   }
@@ -81,6 +96,7 @@ export async function interleaved(
           p50: percentile(taken, 50),
           p99: percentile(taken, 99),
           perSecond: taken.length / seconds.get(name)!,
+          roundP50s: roundP50s.get(name)!,
         },
       ];
     }),
