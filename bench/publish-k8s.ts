@@ -6,7 +6,7 @@
  * - `lean raw`: the very request gitfaas sends (the rendered JSON, through gitfaas's own client set-up),
  *   sent from the bench process: what the API server allows with the least client work.
  * A raw server-side apply is measured too, for reference. The ways are measured in alternating rounds so
- * that objects piling up in the cluster weigh on all alike. gitfaas runs in its own process, as in
+ * that objects piling up in the cluster weigh on all alike. gitfaas runs in its own process, compiled, as in
  * production, called over a keep-alive HTTP/1.1 connection; so does a bare relay (support/relay.ts) that
  * sends the lean request, which tells the cost of any extra hop from what gitfaas adds. Jobs are created
  * suspended so that the job controller and the fake kubelet don't load the 2 cores while we measure.

@@ -1,10 +1,16 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
-const RELAY = fileURLToPath(new URL("./relay.ts", import.meta.url));
+/**
+ * gitfaas runs as it ships, compiled (`npm run build`, dist/), and so does the relay (tsconfig.bench.json):
+ * run from the TypeScript sources through tsx, gitfaas served a fifth fewer publishes per second under load.
+ * `npm run bench:k8s` builds both first.
+ */
+const MAIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+const RELAY = fileURLToPath(new URL("../../dist-bench/bench/support/relay.js", import.meta.url));
 
 export interface BenchProcess {
   readonly url: string;
@@ -36,7 +42,7 @@ export async function startGitfaasProcess(
   );
   const { openSync, closeSync } = await import("node:fs");
   const log = openSync(logFile, "a");
-  const child = spawnTypeScript([MAIN, "serve", ...args], log);
+  const child = spawnNode([MAIN, "serve", ...args], log);
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
@@ -60,7 +66,7 @@ export async function startGitfaasProcess(
 
 /** The relay of `relay.ts`, in its own process like gitfaas. */
 export async function startRelayProcess(kubeconfig: string, namespace: string): Promise<BenchProcess> {
-  const child = spawnTypeScript([RELAY, kubeconfig, namespace], "pipe");
+  const child = spawnNode([RELAY, kubeconfig, namespace], "pipe");
   if (!child.stdout) throw new Error("the relay's output is not piped");
   const exit = once(child, "exit");
   const [line] = (await Promise.race([
@@ -72,9 +78,10 @@ export async function startRelayProcess(kubeconfig: string, namespace: string): 
   return { url: `http://127.0.0.1:${String(line).trim()}`, stop: () => stop(child) };
 }
 
-/** A TypeScript entry point run through tsx, with only PATH and HOME from our environment. */
-function spawnTypeScript(args: readonly string[], stdout: number | "pipe"): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", ...args], {
+/** A compiled entry point, with only PATH and HOME from our environment. */
+function spawnNode(args: readonly string[], stdout: number | "pipe"): ChildProcess {
+  if (!existsSync(args[0]!)) throw new Error(`${args[0]} is missing: npm run bench:k8s builds it`);
+  return spawn(process.execPath, args, {
     stdio: ["ignore", stdout, "inherit"],
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
   });
