@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -40,7 +40,6 @@ export async function startGitfaasProcess(
   const args = Object.entries({ port: String(port), "poll-interval": "1h", ...flags }).flatMap(
     ([flag, value]) => [`--${flag}`, value],
   );
-  const { openSync, closeSync } = await import("node:fs");
   const log = openSync(logFile, "a");
   const child = spawnNode([MAIN, "serve", ...args], log);
   closeSync(log);

@@ -1,9 +1,10 @@
 /**
  * The least any service in front of the API server can do: an HTTP server in its own process that, for
  * each POST, creates the baseline Job as gitfaas sends it (the client set up as gitfaas sets it up) and
- * answers. Measuring it next to gitfaas tells
- * what the extra process hop costs on this machine from what gitfaas itself adds.
- *   node --import tsx bench/support/relay.ts <kubeconfig> <namespace>   (prints its port)
+ * answers. Measuring it next to gitfaas tells what the extra process hop costs on this machine from what
+ * gitfaas itself adds.
+ *   node dist-bench/bench/support/relay.js <kubeconfig> <namespace>   (prints its port; built by
+ *   `tsc -p tsconfig.bench.json`)
  */
 import http from "node:http";
 import { loadKubeConfig } from "../../src/runtime/index.js";
