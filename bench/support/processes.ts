@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, existsSync, openSync } from "node:fs";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../../test/support/ports.js";
 
 /**
  * gitfaas runs as it ships, compiled (`npm run build`, dist/), and so does the relay (tsconfig.bench.json):
@@ -15,16 +15,6 @@ const RELAY = fileURLToPath(new URL("../../dist-bench/bench/support/relay.js", i
 export interface BenchProcess {
   readonly url: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 /**
