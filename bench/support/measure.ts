@@ -13,12 +13,12 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** Runs `once` `count` times from `concurrency` loops; latency percentiles in ms and calls per second. */
-export async function timed(
+/** Runs `once` `count` times from `concurrency` loops: each call's latency in ms, and the seconds it all took. */
+async function run(
   count: number,
   concurrency: number,
   once: () => Promise<void>,
-): Promise<Measured> {
+): Promise<{ samples: number[]; seconds: number }> {
   const samples: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -32,7 +32,16 @@ export async function timed(
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
+  return { samples, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Runs `once` `count` times from `concurrency` loops; latency percentiles in ms and calls per second. */
+export async function timed(
+  count: number,
+  concurrency: number,
+  once: () => Promise<void>,
+): Promise<Measured> {
+  const { samples, seconds } = await run(count, concurrency, once);
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), perSecond: count / seconds };
 }
 
@@ -69,22 +78,10 @@ export async function interleaved(
   for (let round = 0; round < rounds; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length]!);
     for (const name of order) {
-      let next = 0;
-      const inRound: number[] = [];
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < perRound) {
-            next++;
-            const t0 = performance.now();
-            await ways[name]!();
-            inRound.push(performance.now() - t0);
-          }
-        }),
-      );
-      samples.get(name)!.push(...inRound);
-      roundP50s.get(name)!.push(percentile(inRound, 50));
-      seconds.set(name, seconds.get(name)! + (performance.now() - started) / 1000);
+      const inRound = await run(perRound, concurrency, ways[name]!);
+      samples.get(name)!.push(...inRound.samples);
+      roundP50s.get(name)!.push(percentile(inRound.samples, 50));
+      seconds.set(name, seconds.get(name)! + inRound.seconds);
     }
   }
   return Object.fromEntries(
