@@ -5,7 +5,10 @@ import { once } from "node:events";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { silentLogger } from "../src/logging/index.js";
+import { KubeConfig } from "@kubernetes/client-node";
 import { KubernetesRuntime, type StatusReport } from "../src/runtime/index.js";
+import { GuardedWatch } from "../src/runtime/kubernetes/guarded-watch.js";
+import { statusFieldsOf } from "../src/runtime/kubernetes/status.js";
 import { tempDir } from "./support/gitfaas-fixture.js";
 
 const FUNCTION_UID = "f-11111111-1111-4111-8111-111111111111-r-22222222-2222-4222-8222-222222222222";
@@ -130,4 +133,62 @@ test("a watch gone silent is ended and watched again; bookmarks are asked for", 
   } finally {
     server.close();
   }
+});
+
+test("a watch hands on what `keep` picks of each object, and ERROR events as they came", async () => {
+  const big = {
+    ...JOB,
+    spec: { template: { spec: { containers: [{ name: "main", image: "x".repeat(5000) }] } } },
+  };
+  // As the API server sends it, with an empty metadata.
+  const gone = {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    code: 410,
+    reason: "Expired",
+  };
+  const server = http.createServer((_request, response) => {
+    response.setHeader("content-type", "application/json");
+    response.write(`${JSON.stringify({ type: "ADDED", object: big })}\n`);
+    response.write(`${JSON.stringify({ type: "DELETED", object: big })}\n`);
+    response.end(`${JSON.stringify({ type: "ERROR", object: gone })}\n`);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [
+      {
+        name: "c",
+        server: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+        skipTLSVerify: true,
+      },
+    ],
+    users: [{ name: "u" }],
+    contexts: [{ name: "c", cluster: "c", user: "u" }],
+    currentContext: "c",
+  });
+  const seen: [string, unknown][] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      void new GuardedWatch(config, silentLogger(), "jobs", 10_000, statusFieldsOf)
+        .watch(
+          "/apis/batch/v1/namespaces/ns/jobs",
+          {},
+          (phase, object) => seen.push([phase, object]),
+          () => resolve(),
+        )
+        .catch(reject);
+    });
+  } finally {
+    server.close();
+  }
+  assert.deepEqual(seen, [
+    ["ADDED", statusFieldsOf(JOB)],
+    ["DELETED", statusFieldsOf(JOB)],
+    ["ERROR", gone],
+  ]);
+  assert.equal((seen[0]?.[1] as { spec?: unknown }).spec, undefined);
 });

@@ -15,6 +15,7 @@ export const DEFAULT_WATCH_IDLE_MS = 180_000;
  * - a connection that died without closing (a NAT or load balancer forgetting it) would leave the watch
  *   waiting forever, as the client's own timeout is not in effect: bookmarks are asked for, and a watch
  *   silent for longer than `idleMs` is ended and watched again.
+ * `keep` picks what is kept of each object an event brings, before the client caches it.
  */
 export class GuardedWatch extends Watch {
   constructor(
@@ -22,6 +23,7 @@ export class GuardedWatch extends Watch {
     private readonly logger: Logger,
     private readonly what: string,
     private readonly idleMs: number = DEFAULT_WATCH_IDLE_MS,
+    private readonly keep: (object: object) => object = (object) => object,
   ) {
     super(config);
   }
@@ -49,8 +51,11 @@ export class GuardedWatch extends Watch {
         end();
         return;
       }
+      // An ERROR event's object is a Status, read as it is; a bookmark carries only its resourceVersion.
+      const kept =
+        phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED" ? this.keep(object) : object;
       try {
-        const handled: unknown = callback(phase, object, event);
+        const handled: unknown = callback(phase, kept, event);
         if (handled instanceof Promise) handled.catch((error: unknown) => this.failed(error));
       } catch (error) {
         this.failed(error);

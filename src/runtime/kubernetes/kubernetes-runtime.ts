@@ -27,7 +27,7 @@ import { StatusListeners } from "../status-listeners.js";
 import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
-import { statusOfJob, statusOfPod } from "./status.js";
+import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 
 export interface KubernetesRuntimeOptions {
   /** A kubeconfig file; unset: the in-cluster service account, else the default kubeconfig. */
@@ -51,6 +51,11 @@ export function loadKubeConfig(kubeconfig: string | undefined): LeanKubeConfig {
   if (kubeconfig) config.loadFromFile(kubeconfig);
   else config.loadFromDefault();
   return config;
+}
+
+async function slimList<T extends KubernetesObject, L extends { items: T[] }>(list: Promise<L>): Promise<L> {
+  const listed = await list;
+  return { ...listed, items: listed.items.map(statusFieldsOf) };
 }
 
 /**
@@ -155,23 +160,30 @@ export class KubernetesRuntime implements Runtime {
       ? "/apis/batch/v1/jobs"
       : `/apis/batch/v1/namespaces/${namespace}/jobs`;
     const podsPath = watchAllNamespaces ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`;
+    // The cache keeps only what statuses are told from (statusFieldsOf), both of lists and of events.
+    const watchOf = (what: string) =>
+      new GuardedWatch(this.config, this.options.logger, what, this.options.watchIdleMs, statusFieldsOf);
     const jobs = new ListWatch<V1Job>(
       jobsPath,
-      new GuardedWatch(this.config, this.options.logger, "jobs", this.options.watchIdleMs),
+      watchOf("jobs"),
       () =>
-        watchAllNamespaces
-          ? this.batch.listJobForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
-          : this.batch.listNamespacedJob({ namespace, labelSelector: TRACKED_SELECTOR }),
+        slimList(
+          watchAllNamespaces
+            ? this.batch.listJobForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
+            : this.batch.listNamespacedJob({ namespace, labelSelector: TRACKED_SELECTOR }),
+        ),
       false,
       TRACKED_SELECTOR,
     );
     const pods = new ListWatch<V1Pod>(
       podsPath,
-      new GuardedWatch(this.config, this.options.logger, "pods", this.options.watchIdleMs),
+      watchOf("pods"),
       () =>
-        watchAllNamespaces
-          ? this.core.listPodForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
-          : this.core.listNamespacedPod({ namespace, labelSelector: TRACKED_SELECTOR }),
+        slimList(
+          watchAllNamespaces
+            ? this.core.listPodForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
+            : this.core.listNamespacedPod({ namespace, labelSelector: TRACKED_SELECTOR }),
+        ),
       false,
       TRACKED_SELECTOR,
     );
