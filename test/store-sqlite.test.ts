@@ -81,3 +81,61 @@ test("sqlite: a second process on the same file is refused while the first runs,
   }
   assert.deepEqual(await openElsewhere(), { code: 0, output: "opened" });
 });
+
+test("sqlite: writes issued in one turn commit together; a refused one undoes only itself; reads see every write issued before them", async () => {
+  const file = join(dir, "group-commit.db");
+  const store = new SqliteStore({ file, expirationSeconds: 60 });
+  const request = (requestUid: string, functionUid: string) => ({
+    requestUid,
+    topic: "t",
+    revision: "r1",
+    payload: Buffer.from("hi"),
+    contentType: "text/plain",
+    createdAt: new Date(),
+    functions: [{ functionUid, path: "a.yaml" }],
+  });
+  const [first, half, last] = [newRequestUid(), newRequestUid(), newRequestUid()];
+  const firstFunction = newFunctionUid(first);
+  // All issued before any is awaited, so in one turn.
+  const writes = [
+    store.createRequest(request(first, firstFunction)),
+    store.putResponse(newFunctionUid(newRequestUid()), {
+      body: Buffer.from("for nobody"),
+      contentType: "text/plain",
+      at: new Date(),
+    }),
+    // Its request row goes in, then its function clashes with the first's: neither may stay.
+    store.createRequest(request(half, firstFunction)),
+    store.createRequest(request(last, newFunctionUid(last))),
+  ];
+  assert.equal((await store.getRequest(first))?.functions[0]?.functionUid, firstFunction);
+  const outcomes = await Promise.allSettled(writes);
+  assert.deepEqual(
+    outcomes.map((outcome) => outcome.status),
+    ["fulfilled", "rejected", "rejected", "fulfilled"],
+  );
+  assert.equal(
+    ((outcomes[1] as PromiseRejectedResult).reason as { code?: string }).code,
+    "FUNCTION_NOT_FOUND",
+  );
+  assert.equal(await store.getRequest(half), undefined);
+  await store.close();
+
+  const reopened = new SqliteStore({ file, expirationSeconds: 60 });
+  try {
+    assert.ok(await reopened.getRequest(first));
+    assert.ok(await reopened.getRequest(last));
+    assert.equal(await reopened.getRequest(half), undefined);
+  } finally {
+    await reopened.close();
+  }
+});
+
+test("sqlite: writes after close are refused, not left waiting", async () => {
+  const store = new SqliteStore({ file: join(dir, "closed.db"), expirationSeconds: 60 });
+  await store.close();
+  const requestUid = newRequestUid();
+  await assert.rejects(
+    store.recordApply(newFunctionUid(requestUid), { error: false, code: null, message: "applied" }),
+  );
+});

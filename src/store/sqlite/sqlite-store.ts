@@ -132,11 +132,22 @@ export interface SqliteStoreOptions {
  * refused at start (STORE_IN_USE). Holding the lock also spares the two or four lock and unlock system
  * calls every statement otherwise makes.
  */
+interface QueuedWrite {
+  readonly work: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type Outcome =
+  { readonly done: true; readonly value: unknown } | { readonly done: false; readonly error: unknown };
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly changes = new EventEmitter();
   private readonly expirationMs: number;
   private readonly statements = new Map<string, Database.Statement>();
+  private queued: QueuedWrite[] = [];
+  private changedRequests = new Set<string>();
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ":memory:") mkdirSync(dirname(options.file), { recursive: true });
@@ -177,8 +188,69 @@ export class SqliteStore implements Store {
     return prepared;
   }
 
+  /** Waiters hear of a change once it is committed. */
   private notify(requestUid: string): void {
-    this.changes.emit(requestUid);
+    this.changedRequests.add(requestUid);
+  }
+
+  /**
+   * Writes issued in one turn of the event loop are committed together at the end of that turn (group
+   * commit). Under load several publishes arrive in one turn, and one commit writes the pages they share
+   * once (the tables' and indexes' last pages) rather than once each. Each write runs in its own
+   * savepoint, so a refused one (a response for an unknown function) undoes only itself; each caller
+   * hears back once the commit is done, as before. Reads first commit what is queued, so they see every
+   * write issued before them.
+   */
+  private write<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.queued.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  private commitQueued(): void {
+    const batch = this.queued;
+    if (batch.length === 0) return;
+    this.queued = [];
+    const settled: [QueuedWrite, Outcome][] = [];
+    try {
+      this.statement("BEGIN").run();
+      for (const write of batch) settled.push([write, this.inSavepoint(write.work)]);
+      this.statement("COMMIT").run();
+    } catch (error) {
+      // A failed commit (a full disk, say), an error that ended the transaction, or a closed store:
+      // nothing of the batch was written.
+      try {
+        if (this.db.inTransaction) this.statement("ROLLBACK").run();
+      } catch {
+        // Nothing more can be undone: the batch is refused all the same.
+      }
+      this.changedRequests.clear();
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    for (const [write, outcome] of settled) {
+      if (outcome.done) write.resolve(outcome.value);
+      else write.reject(outcome.error);
+    }
+    const changed = this.changedRequests;
+    this.changedRequests = new Set();
+    for (const requestUid of changed) this.changes.emit(requestUid);
+  }
+
+  private inSavepoint(work: () => unknown): Outcome {
+    this.statement("SAVEPOINT write").run();
+    try {
+      const value = work();
+      this.statement("RELEASE write").run();
+      return { done: true, value };
+    } catch (error) {
+      // Some errors (SQLITE_FULL, SQLITE_IOERR) end the whole transaction: then the batch fails as one.
+      if (!this.db.inTransaction) throw error;
+      this.statement("ROLLBACK TO write").run();
+      this.statement("RELEASE write").run();
+      return { done: false, error };
+    }
   }
 
   async createRequest(request: NewRequest): Promise<void> {
@@ -190,7 +262,7 @@ export class SqliteStore implements Store {
     const insertFunction = this.statement(
       "INSERT INTO functions (function_uid, request_uid, idx, path, status, launch) VALUES (?, ?, ?, ?, 'pending', ?)",
     );
-    this.db.transaction(() => {
+    return this.write(() => {
       insertRequest.run(
         request.requestUid,
         request.topic,
@@ -203,20 +275,24 @@ export class SqliteStore implements Store {
       request.functions.forEach((fn, index) =>
         insertFunction.run(fn.functionUid, request.requestUid, index, fn.path, fn.pendingLaunch ?? null),
       );
-    })();
+    });
   }
 
   async claimLaunch(functionUid: string): Promise<string | undefined> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const row = this.statement("SELECT launch FROM functions WHERE function_uid = ?").get(functionUid) as
         { launch: string | null } | undefined;
       if (!row?.launch) return undefined;
       this.statement("UPDATE functions SET launch = NULL WHERE function_uid = ?").run(functionUid);
       return row.launch;
-    })();
+    });
   }
 
   async recordApply(functionUid: string, result: ApplyResult): Promise<void> {
+    return this.write(() => this.applyRecorded(functionUid, result));
+  }
+
+  private applyRecorded(functionUid: string, result: ApplyResult): void {
     const info = this.statement(
       "UPDATE functions SET apply_error = ?, apply_code = ?, apply_message = ? WHERE function_uid = ?",
     ).run(result.error ? 1 : 0, result.code, result.message, functionUid);
@@ -231,6 +307,10 @@ export class SqliteStore implements Store {
   }
 
   async updateStatus(functionUid: string, change: StatusChange): Promise<void> {
+    return this.write(() => this.statusUpdated(functionUid, change));
+  }
+
+  private statusUpdated(functionUid: string, change: StatusChange): void {
     const current = this.statement(
       "SELECT request_uid, status, attempts, started_at FROM functions WHERE function_uid = ?",
     ).get(functionUid) as
@@ -266,6 +346,10 @@ export class SqliteStore implements Store {
   }
 
   async putResponse(functionUid: string, response: StoredResponse): Promise<void> {
+    return this.write(() => this.responsePut(functionUid, response));
+  }
+
+  private responsePut(functionUid: string, response: StoredResponse): void {
     const now = Date.now();
     const owner = this.statement(
       `SELECT f.request_uid FROM functions f JOIN requests r ON r.request_uid = f.request_uid
@@ -273,20 +357,19 @@ export class SqliteStore implements Store {
     ).get(functionUid, now) as { request_uid: string } | undefined;
     if (!owner)
       throw new GitfaasError("FUNCTION_NOT_FOUND", `no function '${functionUid}' is waiting for a response`);
-    this.db.transaction(() => {
-      this.statement(
-        "UPDATE functions SET response = ?, response_type = ?, response_at = ? WHERE function_uid = ?",
-      ).run(response.body, response.contentType, response.at.getTime(), functionUid);
-      // As the original, an answer lives for the expiration time counted from when it was posted.
-      this.statement("UPDATE requests SET expires_at = MAX(expires_at, ?) WHERE request_uid = ?").run(
-        now + this.expirationMs,
-        owner.request_uid,
-      );
-    })();
+    this.statement(
+      "UPDATE functions SET response = ?, response_type = ?, response_at = ? WHERE function_uid = ?",
+    ).run(response.body, response.contentType, response.at.getTime(), functionUid);
+    // As the original, an answer lives for the expiration time counted from when it was posted.
+    this.statement("UPDATE requests SET expires_at = MAX(expires_at, ?) WHERE request_uid = ?").run(
+      now + this.expirationMs,
+      owner.request_uid,
+    );
     this.notify(owner.request_uid);
   }
 
   async getRequest(requestUid: string): Promise<RequestRecord | undefined> {
+    this.commitQueued();
     const request = this.statement(
       "SELECT request_uid, topic, revision, content_type, created_at, expires_at FROM requests WHERE request_uid = ? AND expires_at > ?",
     ).get(requestUid, Date.now()) as RequestRow | undefined;
@@ -307,6 +390,7 @@ export class SqliteStore implements Store {
   }
 
   async getFunction(functionUid: string): Promise<FunctionRecord | undefined> {
+    this.commitQueued();
     const row = this.statement(
       `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.function_uid = ? AND r.expires_at > ?`,
@@ -315,6 +399,7 @@ export class SqliteStore implements Store {
   }
 
   async getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined> {
+    this.commitQueued();
     const row = this.statement(
       `SELECT r.payload, r.content_type FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.function_uid = ? AND r.expires_at > ?`,
@@ -323,6 +408,7 @@ export class SqliteStore implements Store {
   }
 
   async listUnfinished(): Promise<FunctionRecord[]> {
+    this.commitQueued();
     const rows = this.statement(
       `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.status IN ('pending', 'running') AND r.expires_at > ? ORDER BY r.created_at, f.idx`,
@@ -336,7 +422,9 @@ export class SqliteStore implements Store {
   }
 
   async purgeExpired(now: Date = new Date()): Promise<number> {
-    return this.statement("DELETE FROM requests WHERE expires_at <= ?").run(now.getTime()).changes;
+    return this.write(
+      () => this.statement("DELETE FROM requests WHERE expires_at <= ?").run(now.getTime()).changes,
+    );
   }
 
   async ping(): Promise<void> {
@@ -344,6 +432,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.commitQueued();
     this.changes.removeAllListeners();
     if (this.db.open) this.db.close();
   }
