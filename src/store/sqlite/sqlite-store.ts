@@ -159,6 +159,11 @@ export class SqliteStore implements Store {
       this.db.pragma("locking_mode = EXCLUSIVE");
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("synchronous = NORMAL");
+      // A checkpoint copies the log into the file and waits for the disk twice, holding the event loop
+      // for 10 ms or more on a disk that a cluster's etcd keeps busy. SQLite's default, every 1000 pages,
+      // came every quarter second under load; every 10 000 pages (a 40 MB log) served 8% more
+      // publishes a second at c=32 in the bench, with the same p99.
+      this.db.pragma("wal_autocheckpoint = 10000");
       this.db.pragma("foreign_keys = ON");
       // Takes the lock now, not at the first publish.
       this.db.exec("BEGIN EXCLUSIVE; COMMIT");
