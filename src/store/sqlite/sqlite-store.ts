@@ -161,8 +161,9 @@ export class SqliteStore implements Store {
       this.db.pragma("synchronous = NORMAL");
       // A checkpoint copies the log into the file and waits for the disk twice, holding the event loop
       // for 10 ms or more on a disk that a cluster's etcd keeps busy. SQLite's default, every 1000 pages,
-      // meant one every 125 or so publishes (8 pages each, one at a time); every 10 000 pages (a 40 MB log) served 8% more publishes a
-      // second at c=32 in the bench, p99 moving no more than from run to run.
+      // meant one every 125 or so publishes (8 pages each, one at a time); every 10 000 pages (a 40 MB
+      // log) served 8% more publishes a second at c=32 in the bench, p99 moving no more than from run to
+      // run.
       this.db.pragma("wal_autocheckpoint = 10000");
       this.db.pragma("foreign_keys = ON");
       // Takes the lock now, not at the first publish.
