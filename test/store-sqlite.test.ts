@@ -17,12 +17,9 @@ storeContract("sqlite", async (expirationSeconds) => {
   return new SqliteStore({ file: join(dir, `store-${counter}.db`), expirationSeconds });
 });
 
-test("sqlite: a restart loses nothing", async () => {
-  const file = join(dir, "restart.db");
-  const requestUid = newRequestUid();
-  const functionUid = newFunctionUid(requestUid);
-  const first = new SqliteStore({ file, expirationSeconds: 60 });
-  await first.createRequest({
+/** A text request of one function, published now. */
+function oneFunctionRequest(requestUid: string, functionUid: string) {
+  return {
     requestUid,
     topic: "t",
     revision: "r1",
@@ -30,7 +27,15 @@ test("sqlite: a restart loses nothing", async () => {
     contentType: "text/plain",
     createdAt: new Date(),
     functions: [{ functionUid, path: "a.yaml" }],
-  });
+  };
+}
+
+test("sqlite: a restart loses nothing", async () => {
+  const file = join(dir, "restart.db");
+  const requestUid = newRequestUid();
+  const functionUid = newFunctionUid(requestUid);
+  const first = new SqliteStore({ file, expirationSeconds: 60 });
+  await first.createRequest(oneFunctionRequest(requestUid, functionUid));
   await first.updateStatus(functionUid, { status: "succeeded", attempts: 1, finishedAt: new Date() });
   await first.putResponse(functionUid, {
     body: Buffer.from("kept"),
@@ -85,28 +90,19 @@ test("sqlite: a second process on the same file is refused while the first runs,
 test("sqlite: writes issued in one turn commit together; a refused one undoes only itself; reads see every write issued before them", async () => {
   const file = join(dir, "group-commit.db");
   const store = new SqliteStore({ file, expirationSeconds: 60 });
-  const request = (requestUid: string, functionUid: string) => ({
-    requestUid,
-    topic: "t",
-    revision: "r1",
-    payload: Buffer.from("hi"),
-    contentType: "text/plain",
-    createdAt: new Date(),
-    functions: [{ functionUid, path: "a.yaml" }],
-  });
   const [first, half, last] = [newRequestUid(), newRequestUid(), newRequestUid()];
   const firstFunction = newFunctionUid(first);
   // All issued before any is awaited, so in one turn.
   const writes = [
-    store.createRequest(request(first, firstFunction)),
+    store.createRequest(oneFunctionRequest(first, firstFunction)),
     store.putResponse(newFunctionUid(newRequestUid()), {
       body: Buffer.from("for nobody"),
       contentType: "text/plain",
       at: new Date(),
     }),
     // Its request row goes in, then its function clashes with the first's: neither may stay.
-    store.createRequest(request(half, firstFunction)),
-    store.createRequest(request(last, newFunctionUid(last))),
+    store.createRequest(oneFunctionRequest(half, firstFunction)),
+    store.createRequest(oneFunctionRequest(last, newFunctionUid(last))),
   ];
   assert.equal((await store.getRequest(first))?.functions[0]?.functionUid, firstFunction);
   const outcomes = await Promise.allSettled(writes);
