@@ -3,7 +3,7 @@
 # Runs as UID/GID 10001 (the chart's podSecurityContext), on a read-only root filesystem: write only
 # to --data-dir (the chart mounts an emptyDir at /data) and $HOME (/tmp).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 compiles when no prebuilt binary fits.
 RUN apt-get update \
@@ -15,7 +15,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # git fetches the repository; openssh-client for ssh:// and git@host:path remotes.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends git openssh-client ca-certificates \

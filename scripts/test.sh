@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node.js 24 LTS for everything below (fetched into a cache when the machine's node is older).
+# shellcheck source=node-runtime.sh
+source scripts/node-runtime.sh
 bash scripts/install-test-deps.sh
 npm ci --no-audit --no-fund
 npm run typecheck

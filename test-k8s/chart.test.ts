@@ -610,10 +610,10 @@ describe("Dockerfile", () => {
     stages.at(-1)?.push(line);
   }
 
-  test("multi-stage node:20-bookworm-slim: npm ci, npm run build, npm prune --omit=dev in the build stage", () => {
+  test("multi-stage node:24-bookworm-slim: npm ci, npm run build, npm prune --omit=dev in the build stage", () => {
     assert.equal(stages.length, 2);
-    assert.match(stages[0]![0]!, /^FROM node:20-bookworm-slim AS build$/);
-    assert.match(stages[1]![0]!, /^FROM node:20-bookworm-slim$/);
+    assert.match(stages[0]![0]!, /^FROM node:24-bookworm-slim AS build$/);
+    assert.match(stages[1]![0]!, /^FROM node:24-bookworm-slim$/);
     const build = stages[0]!.join("\n");
     for (const step of [/npm ci\b/, /npm run build\b/, /npm prune --omit=dev\b/]) assert.match(build, step);
     assert.ok(build.indexOf("npm ci") < build.indexOf("npm run build"));

@@ -67,7 +67,7 @@ ${extra}  template:
       restartPolicy: Never
       containers:
         - name: main
-          image: node:20
+          image: node:24
           command:
             - node
             - --input-type=module
