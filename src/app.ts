@@ -4,7 +4,13 @@ import type { FastifyInstance } from "fastify";
 import { loadCatalog, type Catalog } from "./catalog/index.js";
 import { Dispatcher } from "./dispatch/index.js";
 import { GitSync, verifyWebhook } from "./gitops/index.js";
-import { AccessControl, buildServer, type CatalogSource, type SourceState } from "./http/index.js";
+import {
+  AccessControl,
+  buildServer,
+  type CatalogSource,
+  type RouteTable,
+  type SourceState,
+} from "./http/index.js";
 import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
@@ -14,6 +20,8 @@ export interface RunningGitfaas {
   /** The URL the server listens on. */
   readonly url: string;
   readonly server: FastifyInstance;
+  /** Every route with who may call it. */
+  readonly routes: RouteTable;
   readonly store: Store;
   readonly runtime: Runtime;
   close(): Promise<void>;
@@ -129,7 +137,7 @@ export async function startGitfaas(
   }
   const webhookSecret = settings.webhookSecret;
   const shutdown = new AbortController();
-  const server = buildServer({
+  const { app: server, routes } = buildServer({
     dispatcher,
     store,
     source,
@@ -177,6 +185,7 @@ export async function startGitfaas(
   return {
     url: listeningUrl,
     server,
+    routes,
     store,
     runtime,
     close: () => {

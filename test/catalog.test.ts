@@ -254,6 +254,25 @@ describe("lintCatalog", () => {
     for (const problem of problems) assert.ok(problem.message.length > 0);
   });
 
+  it("refuses topic names that cannot be published to: over 253 characters, a slash, a control character", async () => {
+    const longest = "t".repeat(253);
+    const text = config([
+      { name: longest, configs: ["job.yaml"] },
+      { name: `${longest}x`, configs: ["job.yaml"] },
+      { name: "a/b", configs: ["job.yaml"] },
+      { name: "tab\there", configs: ["job.yaml"] },
+    ]);
+    const root = await repo({ "config.json": text, "job.yaml": job("j") });
+    const problems = await lintCatalog(root, "config.json");
+    assert.deepEqual(
+      problems.map(({ file, line }) => `${file}:${line}`),
+      [`${longest}x`, "a/b", "tab\\there"].map((name) => `config.json:${lineOf(text, `"${name}"`)}`),
+    );
+    assert.match(problems[0]!.message, /254 characters long; at most 253/);
+    const refused = await refusal(root);
+    assert.equal(refused.code, "CATALOG_INVALID");
+  });
+
   it("reports a broken config alone", async () => {
     const root = await repo({ "config.json": "{ nope" });
     const problems = await lintCatalog(root, "config.json");

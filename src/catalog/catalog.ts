@@ -116,6 +116,9 @@ async function inspect(root: string, configPath: string): Promise<{ catalog: Cat
     } else if (names.has(name)) {
       invalid([...at, "name"], `topic ${JSON.stringify(name)} is defined more than once`);
       valid = false;
+    } else if (topicNameProblem(name) !== undefined) {
+      invalid([...at, "name"], `topics[${index}].name ${topicNameProblem(name)}`);
+      valid = false;
     }
     if (typeof name === "string") names.add(name);
     if (!Array.isArray(configs) || configs.length === 0) {
@@ -194,6 +197,19 @@ function locator(text: string): (location: readonly (string | number)[]) => numb
     }
     return 1;
   };
+}
+
+/** Longest topic name: a DNS subdomain's length, so that a topic can name Kubernetes objects. */
+export const MAX_TOPIC_NAME_LENGTH = 253;
+
+/** Why a topic name cannot be published to as `POST /publish/<name>`, or undefined when it can. */
+export function topicNameProblem(name: string): string | undefined {
+  if (name.length > MAX_TOPIC_NAME_LENGTH)
+    return `is ${name.length} characters long; at most ${MAX_TOPIC_NAME_LENGTH} are allowed`;
+  // A slash cannot stand in one path segment; control characters cannot stand in a URL.
+  const unroutable = [...name].some((char) => char === "/" || char.charCodeAt(0) < 0x20 || char === "\u007f");
+  if (unroutable) return "may not hold a slash or control characters";
+  return undefined;
 }
 
 /** V8 names a character offset ("at position 42"), sometimes the line too; messages want the line. */

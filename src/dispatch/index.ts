@@ -7,5 +7,5 @@ export {
   type PublishReport,
   type ServedCatalog,
 } from "./dispatcher.js";
-export { isSettled, readRequest } from "./responses.js";
+export { isSettled, readRequest, storeAnswer } from "./responses.js";
 export { TopicAdmission, type AdmissionLimits } from "./admission.js";

@@ -1,5 +1,11 @@
 import { GitfaasError } from "../errors/index.js";
-import { FINISHED_STATUSES, type FunctionRecord, type RequestRecord, type Store } from "../store/index.js";
+import {
+  FINISHED_STATUSES,
+  type FunctionRecord,
+  type RequestRecord,
+  type Store,
+  type StoredResponse,
+} from "../store/index.js";
 
 /** A function is settled once it answered or its run finished: nothing more will come without a retry. */
 export function isSettled(fn: FunctionRecord): boolean {
@@ -48,4 +54,26 @@ export async function readRequest(
   } finally {
     unsubscribe();
   }
+}
+
+/**
+ * Stores a lambda's answer. While its function runs, a later answer replaces an earlier one (a retried
+ * attempt answers again); once the function has finished, its answer is final (ANSWER_FINAL), so that
+ * no one who learns a function UID afterwards can change what callers collect.
+ */
+export async function storeAnswer(
+  store: Store,
+  functionUid: string,
+  response: StoredResponse,
+): Promise<void> {
+  const fn = await store.getFunction(functionUid);
+  if (!fn)
+    throw new GitfaasError("FUNCTION_NOT_FOUND", `no function '${functionUid}' is waiting for a response`);
+  if (FINISHED_STATUSES.has(fn.status)) {
+    throw new GitfaasError(
+      "ANSWER_FINAL",
+      `function '${functionUid}' has ${fn.status}: its answer can no longer be replaced`,
+    );
+  }
+  await store.putResponse(functionUid, response);
 }

@@ -1,15 +1,16 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { GitfaasError } from "../errors/index.js";
 
-/** What a bearer token may do; each is granted on its own. */
-export type Scope = "publish" | "read" | "admin";
+import { SCOPES, type Scope } from "../access/index.js";
 
-export const SCOPES: readonly Scope[] = ["publish", "read", "admin"];
+export { SCOPES, type RouteAccess, type Scope } from "../access/index.js";
 
 export interface AccessToken {
   readonly token: string;
   readonly scopes: readonly Scope[];
 }
+
+const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
 
 function digest(token: string): Buffer {
   return createHash("sha256").update(token).digest();
@@ -30,9 +31,12 @@ export class AccessControl {
     return this.grants.length > 0;
   }
 
-  /** Throws UNAUTHORIZED without a known token, FORBIDDEN when the token lacks the scope. */
-  check(authorization: string | undefined, scope: Scope): void {
-    if (!this.enabled) return;
+  /**
+   * The scopes the caller holds (all of them when access control is off). Throws UNAUTHORIZED
+   * without a known token, FORBIDDEN when the token lacks `scope`.
+   */
+  check(authorization: string | undefined, scope: Scope): ReadonlySet<Scope> {
+    if (!this.enabled) return ALL_SCOPES;
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
     if (!match?.[1]) {
       throw new GitfaasError("UNAUTHORIZED", "a bearer token is required (Authorization: Bearer <token>)");
@@ -51,5 +55,6 @@ export class AccessControl {
     if (!known) throw new GitfaasError("UNAUTHORIZED", "the bearer token is not known");
     if (!granted.has(scope))
       throw new GitfaasError("FORBIDDEN", `the bearer token does not grant '${scope}'`);
+    return granted;
   }
 }

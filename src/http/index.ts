@@ -1,10 +1,5 @@
-export {
-  buildServer,
-  type CatalogSource,
-  type HttpOptions,
-  type LogSource,
-  type SourceState,
-} from "./server.js";
-export { statusForCode } from "./errors.js";
-export { AccessControl, SCOPES, type AccessToken, type Scope } from "./auth.js";
-export { DEFAULT_REQUEST_LIMITS, type RequestLimits, type WebhookVerifier } from "./server.js";
+export { buildServer, type GitfaasServer, type HttpOptions } from "./server.js";
+export type { CatalogSource, LogSource, SourceState, WebhookVerifier } from "./ports.js";
+export type { RequestLimits } from "./input.js";
+export { type RegisteredRoute, RouteTable } from "./route-table.js";
+export { AccessControl, SCOPES, type AccessToken, type RouteAccess, type Scope } from "./auth.js";

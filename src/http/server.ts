@@ -1,59 +1,25 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { readRequest, type Dispatcher } from "../dispatch/index.js";
-import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
-import { isFunctionUid, isRequestUid } from "../ids/index.js";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Scope } from "../access/index.js";
+import type { Dispatcher } from "../dispatch/index.js";
+import { isGitfaasError } from "../errors/index.js";
 import type { Logger } from "../logging/index.js";
-import type { FunctionRecord, Store } from "../store/index.js";
-import { AccessControl, type Scope } from "./auth.js";
-import { sendError, statusForCode } from "./errors.js";
-
-/** What the HTTP layer needs to know of the repository being served, without knowing it is git. */
-export interface CatalogSource {
-  /** Syncs now; resolves after the sync. */
-  refresh(): Promise<SourceState>;
-  state(): SourceState;
-}
-
-export interface SourceState {
-  readonly revision: string | null;
-  readonly lastSyncAt: Date | null;
-  readonly lastError: {
-    readonly revision: string | null;
-    readonly code: string;
-    readonly message: string;
-    readonly at: Date;
-  } | null;
-  readonly topics: readonly string[];
-}
-
-export interface LogSource {
-  logs(functionUid: string): Promise<string | undefined>;
-  ping(): Promise<void>;
-}
-
-/** Checks a git server's push notification; the HTTP layer only routes it. */
-export interface WebhookVerifier {
-  /** Throws WEBHOOK_UNAUTHORIZED for a bad or missing signature. */
-  verify(
-    headers: Readonly<Record<string, string | string[] | undefined>>,
-    body: Buffer,
-  ): { event: string; branch: string | null };
-  /** The branch being served: a push elsewhere changes nothing. */
-  readonly branch: string;
-}
-
-export interface RequestLimits {
-  readonly maxQueryParameters: number;
-  readonly maxParameterLength: number;
-  /** Longest time a request may take, `?wait` included. */
-  readonly requestTimeoutMs: number;
-}
-
-export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
-  maxQueryParameters: 32,
-  maxParameterLength: 8192,
-  requestTimeoutMs: 330_000,
-};
+import type { Store } from "../store/index.js";
+import { AccessControl } from "./auth.js";
+import { sendError } from "./errors.js";
+import {
+  answerClientError,
+  answerExpectations,
+  answerRoutingError,
+  frameworkCode,
+  frameworkMessage,
+} from "./framework-errors.js";
+import type { RequestLimits } from "./input.js";
+import type { CatalogSource, LogSource, WebhookVerifier } from "./ports.js";
+import { RouteTable } from "./route-table.js";
+import { adminRoutes } from "./routes/admin.js";
+import { answerRoutes } from "./routes/answers.js";
+import { publishRoutes } from "./routes/publish.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 
 export interface HttpOptions {
   readonly dispatcher: Dispatcher;
@@ -62,124 +28,64 @@ export interface HttpOptions {
   readonly runtime: LogSource;
   readonly bodyLimitBytes: number;
   readonly logger: Logger;
+  readonly limits: RequestLimits;
   /** The longest `?wait=` honoured, in seconds. */
-  readonly maxWaitSeconds?: number;
-  /** Bearer tokens by scope; unset or empty: open (the local quickstart). */
-  readonly access?: AccessControl;
+  readonly maxWaitSeconds: number;
+  /** Bearer tokens by scope; empty: open (the local quickstart). */
+  readonly access: AccessControl;
   /** Unset: POST /webhooks/git answers 403. */
-  readonly webhooks?: WebhookVerifier;
-  readonly limits?: RequestLimits;
+  readonly webhooks: WebhookVerifier | undefined;
   /** Aborted at shutdown: waiting readers get what is known so far instead of holding the close. */
   readonly shutdown?: AbortSignal;
 }
 
 declare module "fastify" {
-  interface FastifyContextConfig {
-    /** The token scope a route needs; routes without one are open. */
-    scope?: Scope;
+  interface FastifyRequest {
+    /** The scopes the caller holds (every scope when access control is off). */
+    grants: ReadonlySet<Scope>;
   }
 }
 
-type BodyKind = "text" | "json" | "none";
+/**
+ * Longest path segment the router takes: topics may be 253 characters, UIDs are 77; longer segments
+ * are a 414 in our shape, not a route miss.
+ */
+const MAX_PATH_SEGMENT = 1024;
+const NO_GRANTS: ReadonlySet<Scope> = new Set();
 
-function bodyKind(request: FastifyRequest): BodyKind | undefined {
-  const header = request.headers["content-type"];
-  if (header === undefined || header.trim() === "") return "none";
-  const type = header.split(";")[0]?.trim().toLowerCase();
-  if (type === "text/plain") return "text";
-  if (type === "application/json" || (type?.startsWith("application/") && type.endsWith("+json")))
-    return "json";
-  return undefined;
+export interface GitfaasServer {
+  readonly app: FastifyInstance;
+  /** Every registered route with who may call it. */
+  readonly routes: RouteTable;
 }
 
-/** Reads a text or JSON body as bytes; JSON must parse, other media types are refused with 406. */
-function readBody(request: FastifyRequest): { body: Buffer; contentType: string } {
-  const kind = bodyKind(request);
-  if (kind === undefined) {
-    throw new GitfaasError(
-      "UNSUPPORTED_CONTENT_TYPE",
-      `content type '${request.headers["content-type"]}' is not accepted: send text/plain, application/json or no body`,
-    );
-  }
-  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-  if (kind === "json") {
-    try {
-      JSON.parse(body.toString("utf8"));
-    } catch (error) {
-      throw new GitfaasError("INVALID_JSON", `the body is not valid JSON: ${(error as Error).message}`);
-    }
-    return { body, contentType: "application/json" };
-  }
-  return { body, contentType: "text/plain" };
-}
-
-function queryParams(request: FastifyRequest, limits: RequestLimits): Record<string, string> {
-  const entries = Object.entries((request.query ?? {}) as Record<string, string | string[]>);
-  if (entries.length > limits.maxQueryParameters) {
-    throw new GitfaasError(
-      "TOO_MANY_PARAMETERS",
-      `${entries.length} query parameters; at most ${limits.maxQueryParameters} are accepted`,
-    );
-  }
-  const params: Record<string, string> = {};
-  for (const [name, value] of entries) {
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first === undefined) continue;
-    if (name.length + first.length > limits.maxParameterLength) {
-      throw new GitfaasError(
-        "PARAMETER_TOO_LONG",
-        `query parameter '${name.slice(0, 64)}' is longer than ${limits.maxParameterLength} characters; send large values in the body`,
-      );
-    }
-    params[name] = first;
-  }
-  return params;
-}
-
-function functionView(fn: FunctionRecord) {
-  return {
-    functionUid: fn.functionUid,
-    topic: fn.topic,
-    path: fn.path,
-    status: fn.status,
-    attempts: fn.attempts,
-    response: fn.response === null ? null : fn.response.body.toString("utf8"),
-    respondedAt: fn.response?.at.toISOString() ?? null,
-    startedAt: fn.startedAt?.toISOString() ?? null,
-    finishedAt: fn.finishedAt?.toISOString() ?? null,
-    reason: fn.reason,
-    apply: fn.apply,
-  };
-}
-
-function parseWait(text: string | undefined, max: number): number {
-  if (text === undefined || text === "") return 0;
-  const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new GitfaasError("BAD_REQUEST", `wait must be a number of seconds, not '${text}'`);
-  }
-  return Math.min(seconds, max);
-}
-
-export function buildServer(options: HttpOptions): FastifyInstance {
-  const limits = options.limits ?? DEFAULT_REQUEST_LIMITS;
-  const access = options.access ?? new AccessControl([]);
+export function buildServer(options: HttpOptions): GitfaasServer {
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes,
-    requestTimeout: limits.requestTimeoutMs,
+    requestTimeout: options.limits.requestTimeoutMs,
     logger: false,
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerRoutingError,
     // Topics and UIDs are case-sensitive and may carry dots; keep the path as sent.
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_SEGMENT },
   });
-  const maxWait = options.maxWaitSeconds ?? 300;
+  answerExpectations(app.server);
+  const routes = new RouteTable();
+  routes.attach(app);
 
   // Every body is read as bytes; routes decide what media types they take.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
+  // Set for every request before any handler runs (a reference type cannot be a shared default).
+  app.decorateRequest("grants", null as unknown as ReadonlySet<Scope>);
   app.addHook("onRequest", async (request) => {
-    const scope = request.routeOptions.config.scope;
-    if (scope) access.check(request.headers.authorization, scope);
+    const access = request.routeOptions.config.access;
+    // Unmatched requests (404/405) reach no route and need no token.
+    request.grants =
+      access === undefined || access === "public"
+        ? NO_GRANTS
+        : options.access.check(request.headers.authorization, access);
   });
 
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
@@ -189,165 +95,36 @@ export function buildServer(options: HttpOptions): FastifyInstance {
       if (typeof retryAfter === "number") reply.header("retry-after", String(retryAfter));
       return sendError(reply, error.code, error.message, error.details ? { details: error.details } : {});
     }
-    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      return sendError(
-        reply,
-        "BODY_TOO_LARGE",
-        `the body is larger than the limit of ${options.bodyLimitBytes} bytes`,
-      );
+    const code = frameworkCode(error);
+    if (code === "BODY_TOO_LARGE") {
+      return sendError(reply, code, `the body is larger than the limit of ${options.bodyLimitBytes} bytes`);
     }
-    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-      return reply.code(error.statusCode).send({ error: true, code: "BAD_REQUEST", message: error.message });
-    }
-    options.logger.error({ err: error, url: request.url }, "unexpected error");
+    if (code !== undefined) return sendError(reply, code, frameworkMessage(code, error.message));
+    options.logger.error({ err: error, url: request.url.split("?")[0] }, "unexpected error");
     return sendError(reply, "INTERNAL", "internal error; see gitfaas's log");
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, "NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`),
-  );
-
-  app.post<{ Params: { topic: string } }>(
-    "/publish/:topic",
-    { config: { scope: "publish" } },
-    async (request, reply) => {
-      const { body, contentType } = readBody(request);
-      const report = await options.dispatcher.publish({
-        topic: request.params.topic,
-        body,
-        contentType,
-        params: queryParams(request, limits),
-      });
-      return reply.code(202).send(report);
-    },
-  );
-
-  app.post<{ Params: { functionUid: string } }>("/response/:functionUid", async (request, reply) => {
-    const { functionUid } = request.params;
-    if (!isFunctionUid(functionUid)) {
-      throw new GitfaasError("FUNCTION_NOT_FOUND", `'${functionUid}' is not a function UID`);
-    }
-    const { body, contentType } = readBody(request);
-    if (body.length === 0) throw new GitfaasError("EMPTY_BODY", "a response needs a body");
-    await options.store.putResponse(functionUid, { body, contentType, at: new Date() });
-    return reply.code(201).send({ error: false, functionUid });
-  });
-
-  app.get<{ Params: { requestUid: string }; Querystring: { wait?: string } }>(
-    "/response/:requestUid",
-    { config: { scope: "read" } },
-    async (request) => {
-      const { requestUid } = request.params;
-      if (!isRequestUid(requestUid)) {
-        throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid}' is not a request UID`);
-      }
-      const waitMs = parseWait(request.query.wait, maxWait) * 1000;
-      const found = await readRequest(options.store, requestUid, waitMs, options.shutdown);
-      return {
-        error: false,
-        requestUid: found.requestUid,
-        topic: found.topic,
-        revision: found.revision,
-        responses: found.functions.map((fn) =>
-          fn.response === null ? null : fn.response.body.toString("base64"),
-        ),
-        functions: found.functions.map(functionView),
-      };
-    },
-  );
-
-  app.get<{ Params: { functionUid: string } }>(
-    "/logs/:functionUid",
-    { config: { scope: "read" } },
-    async (request, reply) => {
-      const output = await options.runtime.logs(request.params.functionUid);
-      if (output === undefined) {
-        throw new GitfaasError("FUNCTION_NOT_FOUND", `no output kept for '${request.params.functionUid}'`);
-      }
-      return reply.type("text/plain; charset=utf-8").send(output);
-    },
-  );
-
-  app.get<{ Params: { functionUid: string } }>("/payload/:functionUid", async (request, reply) => {
-    const { functionUid } = request.params;
-    const payload = isFunctionUid(functionUid) ? await options.store.getPayload(functionUid) : undefined;
-    if (!payload)
-      throw new GitfaasError("FUNCTION_NOT_FOUND", `no payload for '${functionUid}' (unknown or expired)`);
-    return reply.type(payload.contentType).send(payload.body);
-  });
-
-  const stateView = (state: SourceState) => ({
-    revision: state.revision,
-    lastSyncAt: state.lastSyncAt?.toISOString() ?? null,
-    lastError: state.lastError ? { ...state.lastError, at: state.lastError.at.toISOString() } : null,
-    topics: state.topics,
-  });
-
-  app.get("/refresh", { config: { scope: "admin" } }, async (_request, reply: FastifyReply) => {
-    const state = await options.source.refresh();
-    if (state.lastError) {
-      return reply.code(statusForCode(state.lastError.code)).send({
-        error: true,
-        code: state.lastError.code,
-        message: `revision ${state.lastError.revision ?? "(unknown)"} was refused: ${state.lastError.message}`,
-        ...stateView(state),
-      });
-    }
-    return { error: false, ...stateView(state) };
-  });
-
-  app.get("/status", { config: { scope: "admin" } }, async () => ({
-    error: false,
-    ...stateView(options.source.state()),
-  }));
-
-  app.post("/webhooks/git", async (request, reply) => {
-    if (!options.webhooks) {
-      throw new GitfaasError(
-        "WEBHOOK_DISABLED",
-        "webhooks are off: set GITFAAS_WEBHOOK_SECRET or --webhook-secret-file",
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "";
+    const allowed = routes.methodsFor(path);
+    if (allowed.length > 0) {
+      reply.header("allow", allowed.join(", "));
+      return sendError(
+        reply,
+        "METHOD_NOT_ALLOWED",
+        `${request.method} is not allowed here; use ${allowed.join(" or ")}`,
       );
     }
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const event = options.webhooks.verify(request.headers, body);
-    if (event.event !== "push" || event.branch === null) {
-      return reply
-        .code(202)
-        .send({ error: false, synced: false, reason: `nothing to do for a '${event.event}' event` });
-    }
-    if (event.branch !== options.webhooks.branch) {
-      return reply.code(202).send({
-        error: false,
-        synced: false,
-        reason: `push to '${event.branch}'; serving '${options.webhooks.branch}'`,
-      });
-    }
-    const state = await options.source.refresh();
-    return reply.code(state.lastError ? statusForCode(state.lastError.code) : 200).send({
-      error: state.lastError !== null,
-      synced: true,
-      ...stateView(state),
-    });
+    return sendError(reply, "NOT_FOUND", `no route ${request.method} ${path.slice(0, 200)}`);
   });
 
-  app.get("/healthz", async () => ({ error: false, status: "alive" }));
-
-  app.get("/readyz", async (_request, reply) => {
-    const state = options.source.state();
-    if (state.revision === null) {
-      return sendError(reply, "CATALOG_NOT_LOADED", "no valid catalog is loaded yet");
-    }
-    for (const [what, check] of [
-      ["store", () => options.store.ping()],
-      ["runtime", () => options.runtime.ping()],
-    ] as const) {
-      try {
-        await check();
-      } catch (error) {
-        return sendError(reply, "NOT_READY", `the ${what} does not answer: ${describeError(error)}`);
-      }
-    }
-    return { error: false, status: "ready", revision: state.revision };
+  void app.register(publishRoutes, { dispatcher: options.dispatcher, limits: options.limits });
+  void app.register(answerRoutes, {
+    store: options.store,
+    logs: options.runtime,
+    maxWaitSeconds: options.maxWaitSeconds,
+    shutdown: options.shutdown,
   });
-
-  return app;
+  void app.register(adminRoutes, { source: options.source, store: options.store, runtime: options.runtime });
+  void app.register(webhookRoutes, { source: options.source, webhooks: options.webhooks });
+  return { app, routes };
 }

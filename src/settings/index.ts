@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SCOPES, isScope, type Scope } from "../access/index.js";
 import { GitfaasError } from "../errors/index.js";
 import { parsePollInterval } from "../gitops/index.js";
 import type { LogLevel } from "../logging/index.js";
@@ -28,7 +29,7 @@ export interface Settings {
   readonly localInheritEnv: readonly string[];
   readonly logLevel: LogLevel;
   /** Bearer tokens and what each may do; empty: access control off. */
-  readonly accessTokens: readonly { readonly token: string; readonly scopes: readonly TokenScope[] }[];
+  readonly accessTokens: readonly { readonly token: string; readonly scopes: readonly Scope[] }[];
   /** Shared secret of git webhooks; unset: webhooks off. */
   readonly webhookSecret: string | undefined;
   readonly topicMaxRunning: number;
@@ -52,9 +53,6 @@ export interface Settings {
     readonly strictHostKeyChecking: boolean;
   };
 }
-
-export type TokenScope = "publish" | "read" | "admin";
-const TOKEN_SCOPES: readonly TokenScope[] = ["publish", "read", "admin"];
 
 export interface SettingSpec {
   /** Flag name without dashes; its environment variable is GITFAAS_ + the name in upper snake case. */
@@ -272,7 +270,7 @@ export function parseSettings(
     }
   }
 
-  const accessTokens: { token: string; scopes: TokenScope[] }[] = [];
+  const accessTokens: { token: string; scopes: Scope[] }[] = [];
   const tokensFile = get("auth-tokens-file");
   if (tokensFile !== undefined) {
     const lines = readSecretFile("auth-tokens-file", tokensFile).split("\n");
@@ -281,22 +279,17 @@ export function parseSettings(
       if (text === "" || text.startsWith("#")) return;
       const [token, scopeList, extra] = text.split(/\s+/);
       const scopes = (scopeList ?? "").split(",").filter(Boolean);
-      if (
-        !token ||
-        scopes.length === 0 ||
-        extra !== undefined ||
-        scopes.some((scope) => !TOKEN_SCOPES.includes(scope as TokenScope))
-      ) {
+      if (!token || scopes.length === 0 || extra !== undefined || !scopes.every(isScope)) {
         // The line itself holds a token: name its number only.
         throw invalid(
           "auth-tokens-file",
-          `line ${index + 1} is not '<token> <scope>[,<scope>]' with scopes ${TOKEN_SCOPES.join(", ")}`,
+          `line ${index + 1} is not '<token> <scope>[,<scope>]' with scopes ${SCOPES.join(", ")}`,
         );
       }
-      accessTokens.push({ token, scopes: scopes as TokenScope[] });
+      accessTokens.push({ token, scopes: scopes.filter(isScope) });
     });
   }
-  for (const scope of TOKEN_SCOPES) {
+  for (const scope of SCOPES) {
     const token = env[`GITFAAS_${scope.toUpperCase()}_TOKEN`];
     if (token) accessTokens.push({ token, scopes: [scope] });
   }

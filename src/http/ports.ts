@@ -1,0 +1,36 @@
+/** What the HTTP layer needs of the rest of gitfaas, without knowing git, runtimes or stores' kinds. */
+
+/** The repository being served, without knowing it is git. */
+export interface CatalogSource {
+  /** Syncs now; resolves after the sync. */
+  refresh(): Promise<SourceState>;
+  state(): SourceState;
+}
+
+export interface SourceState {
+  readonly revision: string | null;
+  readonly lastSyncAt: Date | null;
+  readonly lastError: {
+    readonly revision: string | null;
+    readonly code: string;
+    readonly message: string;
+    readonly at: Date;
+  } | null;
+  readonly topics: readonly string[];
+}
+
+export interface LogSource {
+  logs(functionUid: string): Promise<string | undefined>;
+  ping(): Promise<void>;
+}
+
+/** Checks a git server's push notification; the HTTP layer only routes it. */
+export interface WebhookVerifier {
+  /** Throws WEBHOOK_UNAUTHORIZED for a bad or missing signature. */
+  verify(
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+    body: Buffer,
+  ): { event: string; branch: string | null };
+  /** The branch being served: a push elsewhere changes nothing. */
+  readonly branch: string;
+}

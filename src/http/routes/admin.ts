@@ -1,0 +1,57 @@
+import type { FastifyInstance } from "fastify";
+import { describeError } from "../../errors/index.js";
+import type { Store } from "../../store/index.js";
+import { errorBody, sendError } from "../errors.js";
+import type { CatalogSource, LogSource } from "../ports.js";
+import { refusalCode, refusalStatus, stateView } from "./source-view.js";
+
+export interface AdminRoutesOptions {
+  readonly source: CatalogSource;
+  readonly store: Store;
+  readonly runtime: LogSource;
+}
+
+/** The served revision and the service's health: `/refresh`, `/status`, `/healthz`, `/readyz`. */
+export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
+  app.get("/refresh", { config: { access: "admin" } }, async (_request, reply) => {
+    const state = await options.source.refresh();
+    const code = refusalCode(state);
+    if (code !== undefined) {
+      return reply
+        .code(refusalStatus(state))
+        .send(
+          errorBody(
+            code,
+            `revision ${state.lastError?.revision ?? "(unknown)"} was refused: ${state.lastError?.message ?? ""}`,
+            stateView(state),
+          ),
+        );
+    }
+    return { error: false, ...stateView(state) };
+  });
+
+  app.get("/status", { config: { access: "admin" } }, async () => ({
+    error: false,
+    ...stateView(options.source.state()),
+  }));
+
+  app.get("/healthz", { config: { access: "public" } }, async () => ({ error: false, status: "alive" }));
+
+  app.get("/readyz", { config: { access: "public" } }, async (_request, reply) => {
+    const state = options.source.state();
+    if (state.revision === null) {
+      return sendError(reply, "CATALOG_NOT_LOADED", "no valid catalog is loaded yet");
+    }
+    for (const [what, check] of [
+      ["store", () => options.store.ping()],
+      ["runtime", () => options.runtime.ping()],
+    ] as const) {
+      try {
+        await check();
+      } catch (error) {
+        return sendError(reply, "NOT_READY", `the ${what} does not answer: ${describeError(error)}`);
+      }
+    }
+    return { error: false, status: "ready", revision: state.revision };
+  });
+}

@@ -1,0 +1,129 @@
+import type { FastifyInstance } from "fastify";
+import { readRequest, storeAnswer } from "../../dispatch/index.js";
+import { GitfaasError } from "../../errors/index.js";
+import { isFunctionUid, isRequestUid } from "../../ids/index.js";
+import type { FunctionRecord, Store } from "../../store/index.js";
+import { parseWait, readBody } from "../input.js";
+import type { LogSource } from "../ports.js";
+
+export interface AnswerRoutesOptions {
+  readonly store: Store;
+  readonly logs: LogSource;
+  /** The longest `?wait=` honoured, in seconds. */
+  readonly maxWaitSeconds: number;
+  /** Aborted at shutdown: waiting readers get what is known so far instead of holding the close. */
+  readonly shutdown: AbortSignal | undefined;
+}
+
+/**
+ * A function as callers see it. Its UID is the capability to answer for it (`POST /response` takes no
+ * token, as lambdas of the original send none), so it is shown only to callers who may publish.
+ */
+function functionView(fn: FunctionRecord, showUid: boolean) {
+  return {
+    functionUid: showUid ? fn.functionUid : null,
+    index: fn.index,
+    topic: fn.topic,
+    path: fn.path,
+    status: fn.status,
+    attempts: fn.attempts,
+    response: fn.response === null ? null : fn.response.body.toString("utf8"),
+    respondedAt: fn.response?.at.toISOString() ?? null,
+    startedAt: fn.startedAt?.toISOString() ?? null,
+    finishedAt: fn.finishedAt?.toISOString() ?? null,
+    reason: fn.reason,
+    apply: fn.apply,
+  };
+}
+
+/** Lambdas answer, callers collect: `/response`, `/payload`, `/logs`. */
+export async function answerRoutes(app: FastifyInstance, options: AnswerRoutesOptions): Promise<void> {
+  app.post<{ Params: { functionUid: string } }>(
+    "/response/:functionUid",
+    { config: { access: "public" } },
+    async (request, reply) => {
+      const { functionUid } = request.params;
+      if (!isFunctionUid(functionUid)) {
+        throw new GitfaasError("FUNCTION_NOT_FOUND", `'${functionUid.slice(0, 100)}' is not a function UID`);
+      }
+      const { body, contentType } = readBody(request);
+      if (body.length === 0) throw new GitfaasError("EMPTY_BODY", "a response needs a body");
+      await storeAnswer(options.store, functionUid, { body, contentType, at: new Date() });
+      return reply.code(201).send({ error: false, functionUid });
+    },
+  );
+
+  app.get<{ Params: { requestUid: string }; Querystring: { wait?: string } }>(
+    "/response/:requestUid",
+    { config: { access: "read" } },
+    async (request) => {
+      const { requestUid } = request.params;
+      if (!isRequestUid(requestUid)) {
+        throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid.slice(0, 100)}' is not a request UID`);
+      }
+      const waitMs = parseWait(request.query.wait, options.maxWaitSeconds) * 1000;
+      const found = await readRequest(options.store, requestUid, waitMs, options.shutdown);
+      const showUids = request.grants.has("publish") || request.grants.has("admin");
+      return {
+        error: false,
+        requestUid: found.requestUid,
+        topic: found.topic,
+        revision: found.revision,
+        responses: found.functions.map((fn) =>
+          fn.response === null ? null : fn.response.body.toString("base64"),
+        ),
+        functions: found.functions.map((fn) => functionView(fn, showUids)),
+      };
+    },
+  );
+
+  app.get<{ Params: { functionUid: string } }>(
+    "/logs/:functionUid",
+    { config: { access: "read" } },
+    async (request, reply) => {
+      const output = await options.logs.logs(request.params.functionUid);
+      if (output === undefined) {
+        throw new GitfaasError(
+          "FUNCTION_NOT_FOUND",
+          `no output kept for '${request.params.functionUid.slice(0, 100)}'`,
+        );
+      }
+      return reply.type("text/plain; charset=utf-8").send(output);
+    },
+  );
+
+  // Readers see no function UIDs: they reach a function's output by its request and place.
+  app.get<{ Params: { requestUid: string; index: string } }>(
+    "/logs/:requestUid/:index",
+    { config: { access: "read" } },
+    async (request, reply) => {
+      const { requestUid, index } = request.params;
+      const found = isRequestUid(requestUid) ? await options.store.getRequest(requestUid) : undefined;
+      const fn = found?.functions.find((each) => String(each.index) === index);
+      const output = fn ? await options.logs.logs(fn.functionUid) : undefined;
+      if (output === undefined) {
+        throw new GitfaasError(
+          "FUNCTION_NOT_FOUND",
+          `no output kept for function ${index.slice(0, 16)} of '${requestUid.slice(0, 100)}'`,
+        );
+      }
+      return reply.type("text/plain; charset=utf-8").send(output);
+    },
+  );
+
+  app.get<{ Params: { functionUid: string } }>(
+    "/payload/:functionUid",
+    { config: { access: "public" } },
+    async (request, reply) => {
+      const { functionUid } = request.params;
+      const payload = isFunctionUid(functionUid) ? await options.store.getPayload(functionUid) : undefined;
+      if (!payload) {
+        throw new GitfaasError(
+          "FUNCTION_NOT_FOUND",
+          `no payload for '${functionUid.slice(0, 100)}' (unknown or expired)`,
+        );
+      }
+      return reply.type(payload.contentType).send(payload.body);
+    },
+  );
+}
