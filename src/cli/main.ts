@@ -6,8 +6,8 @@ import { startGitfaas } from "../app.js";
 import { lintCatalog, loadCatalog } from "../catalog/index.js";
 import { describeError, isGitfaasError } from "../errors/index.js";
 import { createLogger } from "../logging/index.js";
-import { DEFAULT_BANNED_KINDS, SERVE_SETTINGS, envName, parseSettings } from "../settings/index.js";
-import { lintPolicy } from "../templating/index.js";
+import { SERVE_SETTINGS, envName, parseSettings } from "../settings/index.js";
+import { DEFAULT_BANNED_KINDS, lintPolicy } from "../templating/index.js";
 import { call } from "./client.js";
 
 const DEFAULT_URL = "http://127.0.0.1:5000";
@@ -177,7 +177,7 @@ program
   .command("lint [dir]")
   .description("check a repository offline: config, every manifest, policy; prints file:line problems")
   .option("--config-path <path>", "topics file inside the repository", "config.json")
-  .option("--banned-kinds <kinds>", "space-separated kinds to refuse", DEFAULT_BANNED_KINDS)
+  .option("--banned-kinds <kinds>", "space-separated kinds to refuse", DEFAULT_BANNED_KINDS.join(" "))
   .option("--namespace <name>", "gitfaas's namespace", "default")
   .option("--scope <scope>", "namespaced or clusterWide", "namespaced")
   .action(

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { SCOPES, isScope, type Scope } from "../access/index.js";
 import { GitfaasError } from "../errors/index.js";
 import { parsePollInterval } from "../gitops/index.js";
+import { DEFAULT_BANNED_KINDS } from "../templating/index.js";
 import type { LogLevel } from "../logging/index.js";
 
 /** Every setting of `gitfaas serve`, parsed and validated once at start-up. Nothing else reads the environment. */
@@ -70,8 +71,6 @@ export const EXAMPLE_REPO = resolve(
   "pipeline",
 );
 
-export const DEFAULT_BANNED_KINDS =
-  "Role RoleBinding ClusterRole ClusterRoleBinding ServiceAccount Ingress Service";
 
 export const SERVE_SETTINGS: readonly SettingSpec[] = [
   {
@@ -111,7 +110,7 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
   {
     flag: "banned-kinds",
     description: "space-separated kinds never applied (case-insensitive)",
-    default: DEFAULT_BANNED_KINDS,
+    default: DEFAULT_BANNED_KINDS.join(" "),
   },
   {
     flag: "namespace",
@@ -260,14 +259,7 @@ export function parseSettings(
   const tokenFile = get("git-token-file");
   let token = env.GITFAAS_GIT_TOKEN || undefined;
   if (tokenFile !== undefined) {
-    try {
-      token = readFileSync(tokenFile, "utf8").trim();
-    } catch (error) {
-      throw invalid(
-        "git-token-file",
-        `cannot read the token file: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
-      );
-    }
+    token = readSecretFile("git-token-file", tokenFile).trim();
   }
 
   const accessTokens: { token: string; scopes: Scope[] }[] = [];
