@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { loadCatalog, type Catalog } from "./catalog/index.js";
 import { Dispatcher } from "./dispatch/index.js";
+import { GitfaasError, describeError, isGitfaasError } from "./errors/index.js";
 import { GitSync, verifyWebhook } from "./gitops/index.js";
 import {
   AccessControl,
@@ -15,6 +16,7 @@ import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import { RedisStore, SqliteStore, type Store } from "./store/index.js";
+import { Teardown } from "./teardown.js";
 
 export interface RunningGitfaas {
   /** The URL the server listens on. */
@@ -34,69 +36,94 @@ function urlOf(address: AddressInfo): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
 }
 
-/** Composition: the one place that builds adapters from settings and wires them together. */
-export async function startGitfaas(
+async function buildStore(settings: Settings, logger: Logger): Promise<Store> {
+  if (settings.store === "redis") {
+    const storeLogger = logger.child({ component: "store" });
+    return RedisStore.connect({
+      url: settings.redis.url,
+      password: settings.redis.password,
+      keyPrefix: settings.redis.keyPrefix,
+      expirationSeconds: settings.expirationSeconds,
+      onConnectionError: (error, connection) =>
+        storeLogger.warn({ connection, reason: error.message }, "redis connection trouble"),
+    });
+  }
+  return new SqliteStore({
+    file: join(settings.dataDir, "store.db"),
+    expirationSeconds: settings.expirationSeconds,
+  });
+}
+
+/** A start-up failure as one clear line: what could not be done, the setting to look at, and why. */
+function startupFailure(setting: string, what: string, cause: unknown): GitfaasError {
+  if (isGitfaasError(cause)) return cause;
+  const reason = (cause as NodeJS.ErrnoException).code ?? describeError(cause);
+  return new GitfaasError("INVALID_SETTING", `${setting}: ${what} (${reason})`, { setting }, { cause });
+}
+
+function startupStep<T>(setting: string, what: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    throw startupFailure(setting, what, error);
+  }
+}
+
+interface BuiltRuntime {
+  readonly runtime: Runtime;
+  readonly kubernetes: KubernetesRuntime | undefined;
+}
+
+function buildRuntime(
   settings: Settings,
   hostEnv: Readonly<Record<string, string>>,
+  gitfaasUrl: () => string,
   logger: Logger,
-): Promise<RunningGitfaas> {
-  let listeningUrl = settings.publicUrl ?? "";
-  const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
-
-  const storeLogger = logger.child({ component: "store" });
-  const store: Store =
-    settings.store === "redis"
-      ? await RedisStore.connect({
-          url: settings.redis.url,
-          password: settings.redis.password,
-          keyPrefix: settings.redis.keyPrefix,
-          expirationSeconds: settings.expirationSeconds,
-          onConnectionError: (error, connection) =>
-            storeLogger.warn({ connection, reason: error.message }, "redis connection trouble"),
-        })
-      : new SqliteStore({
-          file: join(settings.dataDir, "store.db"),
-          expirationSeconds: settings.expirationSeconds,
-        });
+): BuiltRuntime {
   const runtimeLogger = logger.child({ component: "runtime" });
-  const kubernetes =
-    settings.runtime === "kubernetes"
-      ? new KubernetesRuntime({
+  if (settings.runtime === "kubernetes") {
+    const kubernetes = startupStep(
+      "--kubeconfig",
+      `cannot load ${settings.kubeconfig ?? "the kubeconfig"}`,
+      () =>
+        new KubernetesRuntime({
           kubeconfig: settings.kubeconfig,
           namespace: settings.namespace,
           watchAllNamespaces: settings.scope === "clusterWide",
           logger: runtimeLogger,
-        })
-      : undefined;
-  const runtime: Runtime =
-    kubernetes ??
-    new LocalRuntime({
-      dataDir: settings.dataDir,
-      gitfaasUrl: publicUrl,
-      concurrency: settings.localConcurrency,
-      hostEnv,
-      logger: runtimeLogger,
-    });
-  runtime.onStatus((report) => {
-    store.updateStatus(report.functionUid, report).catch((error: unknown) => {
-      logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
-    });
-  });
-  // A shared store lists what other replicas' local runtimes are running right now: settling those
-  // as interrupted would fail live work, so only a store of our own (or the cluster) is reconciled.
-  if (settings.store !== "redis" || kubernetes) {
-    // Functions still waiting for a slot never started: the dispatcher queues them again (resume).
-    const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
-    await runtime.reconcile(
-      unfinished.map((fn) => ({
-        functionUid: fn.functionUid,
-        status: fn.status,
-        applied: fn.apply !== null && !fn.apply.error,
-      })),
+        }),
     );
+    return { runtime: kubernetes, kubernetes };
   }
-  await kubernetes?.start();
+  const local = new LocalRuntime({
+    dataDir: settings.dataDir,
+    gitfaasUrl,
+    concurrency: settings.localConcurrency,
+    hostEnv,
+    logger: runtimeLogger,
+  });
+  return { runtime: local, kubernetes: undefined };
+}
 
+/**
+ * After a restart, settles what the store believes runs. A shared store lists what other replicas'
+ * local runtimes are running right now: settling those as interrupted would fail live work, so only
+ * a store of our own (or the cluster) is reconciled.
+ */
+async function reconcile(settings: Settings, store: Store, built: BuiltRuntime): Promise<void> {
+  if (settings.store === "redis" && !built.kubernetes) return;
+  // Functions still waiting for a slot never started: the dispatcher queues them again (resume).
+  const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
+  await built.runtime.reconcile(
+    unfinished.map((fn) => ({
+      functionUid: fn.functionUid,
+      status: fn.status,
+      applied: fn.apply !== null && !fn.apply.error,
+    })),
+  );
+}
+
+function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>; source: CatalogSource } {
   const sync = new GitSync<Catalog>({
     repo: settings.repo,
     branch: settings.branch,
@@ -116,32 +143,52 @@ export async function startGitfaas(
     },
     state,
   };
+  return { sync, source };
+}
 
+function buildDispatcher(
+  settings: Settings,
+  parts: { sync: GitSync<Catalog>; store: Store; runtime: Runtime },
+  publicUrl: () => string,
+  logger: Logger,
+): Dispatcher {
   const dispatcher = new Dispatcher({
-    currentCatalog: () => sync.current(),
-    store,
-    runtime,
+    currentCatalog: () => parts.sync.current(),
+    store: parts.store,
+    runtime: parts.runtime,
     policy: { bannedKinds: settings.bannedKinds, namespace: settings.namespace, scope: settings.scope },
     payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
     limits: { maxRunningPerTopic: settings.topicMaxRunning, maxQueuedPerTopic: settings.topicMaxQueued },
     logger: logger.child({ component: "dispatch" }),
   });
-  runtime.onStatus((report) => {
+  parts.runtime.onStatus((report) => {
     if (report.status === "succeeded" || report.status === "failed")
       dispatcher.functionFinished(report.functionUid);
   });
+  return dispatcher;
+}
 
+function recordStatuses(runtime: Runtime, store: Store, logger: Logger): void {
+  runtime.onStatus((report) => {
+    store.updateStatus(report.functionUid, report).catch((error: unknown) => {
+      logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
+    });
+  });
+}
+
+function buildHttp(
+  settings: Settings,
+  parts: { dispatcher: Dispatcher; store: Store; source: CatalogSource; runtime: Runtime },
+  shutdown: AbortSignal,
+  logger: Logger,
+) {
   const access = new AccessControl(settings.accessTokens);
   if (!access.enabled) {
     logger.warn({}, "authentication is off: anyone who reaches this port can publish, read and refresh");
   }
   const webhookSecret = settings.webhookSecret;
-  const shutdown = new AbortController();
-  const { app: server, routes } = buildServer({
-    dispatcher,
-    store,
-    source,
-    runtime,
+  return buildServer({
+    ...parts,
     bodyLimitBytes: settings.bodyLimitBytes,
     logger: logger.child({ component: "http" }),
     access,
@@ -154,13 +201,11 @@ export async function startGitfaas(
       requestTimeoutMs: settings.requestTimeoutMs,
     },
     maxWaitSeconds: Math.max(1, Math.min(300, settings.requestTimeoutMs / 1000 - 5)),
-    shutdown: shutdown.signal,
+    shutdown,
   });
+}
 
-  const first = await sync.sync();
-  if (first.refused) logger.warn({ ...first.refused }, "the repository could not be served yet");
-  sync.startPolling(settings.pollIntervalMs);
-
+function startExpirySweep(settings: Settings, store: Store, runtime: Runtime, logger: Logger): () => void {
   const purge = setInterval(() => {
     const now = new Date();
     void store
@@ -169,37 +214,70 @@ export async function startGitfaas(
       .catch((error: unknown) => logger.error({ err: error }, "expiry sweep failed"));
   }, PURGE_INTERVAL_MS);
   purge.unref();
+  return () => clearInterval(purge);
+}
 
-  await server.listen({ port: settings.port, host: settings.host });
-  listeningUrl = urlOf(server.server.address() as AddressInfo);
-  // Only now do lambdas have a URL to answer to.
-  const resumed = await dispatcher.resume();
-  if (resumed > 0)
-    logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
-  logger.info(
-    { url: listeningUrl, repo: settings.repo, runtime: runtime.name, revision: state().revision },
-    "gitfaas is serving",
-  );
+/**
+ * Composition: the one place that builds adapters from settings and wires them together. Each part
+ * registers its teardown as soon as it exists, so that a start that fails half-way releases what it
+ * took (the store's lock, watches, child processes) before the error reaches the caller.
+ */
+export async function startGitfaas(
+  settings: Settings,
+  hostEnv: Readonly<Record<string, string>>,
+  logger: Logger,
+): Promise<RunningGitfaas> {
+  const teardown = new Teardown(logger);
+  try {
+    let listeningUrl = settings.publicUrl ?? "";
+    const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
 
-  let closed: Promise<void> | undefined;
-  return {
-    url: listeningUrl,
-    server,
-    routes,
-    store,
-    runtime,
-    close: () => {
-      closed ??= (async () => {
-        clearInterval(purge);
-        // Waiting readers answer with what is known now, so that closing never hangs on them.
-        shutdown.abort();
-        await server.close();
-        await dispatcher.close();
-        await sync.stop();
-        await runtime.close();
-        await store.close();
-      })();
-      return closed;
-    },
-  };
+    const store = await buildStore(settings, logger);
+    teardown.add("store", () => store.close());
+    const built = buildRuntime(settings, hostEnv, publicUrl, logger);
+    const runtime = built.runtime;
+    teardown.add("runtime", () => runtime.close());
+    recordStatuses(runtime, store, logger);
+    await reconcile(settings, store, built);
+    await built.kubernetes?.start();
+
+    const { sync, source } = buildSync(settings, logger);
+    teardown.add("git sync", () => sync.stop());
+    const dispatcher = buildDispatcher(settings, { sync, store, runtime }, publicUrl, logger);
+    teardown.add("dispatcher", () => dispatcher.close());
+    const shutdown = new AbortController();
+    const { app: server, routes } = buildHttp(
+      settings,
+      { dispatcher, store, source, runtime },
+      shutdown.signal,
+      logger,
+    );
+    // Waiting readers answer with what is known now, so that closing never hangs on them.
+    teardown.add("http server", async () => {
+      shutdown.abort();
+      await server.close();
+    });
+
+    const first = await sync.sync();
+    if (first.refused) logger.warn({ ...first.refused }, "the repository could not be served yet");
+    sync.startPolling(settings.pollIntervalMs);
+    teardown.add("expiry sweep", startExpirySweep(settings, store, runtime, logger));
+
+    await server.listen({ port: settings.port, host: settings.host }).catch((error: unknown) => {
+      throw startupFailure("--port", `cannot listen on ${settings.host}:${settings.port}`, error);
+    });
+    listeningUrl = urlOf(server.server.address() as AddressInfo);
+    // Only now do lambdas have a URL to answer to.
+    const resumed = await dispatcher.resume();
+    if (resumed > 0)
+      logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
+    logger.info(
+      { url: listeningUrl, repo: settings.repo, runtime: runtime.name, revision: source.state().revision },
+      "gitfaas is serving",
+    );
+    return { url: listeningUrl, server, routes, store, runtime, close: () => teardown.run() };
+  } catch (error) {
+    await teardown.run();
+    throw error;
+  }
 }

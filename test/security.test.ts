@@ -375,22 +375,27 @@ test("limits: too many or too long query parameters are refused clearly", async 
   assert.equal(long.json.code, "PARAMETER_TOO_LONG");
 });
 
-test("graceful shutdown: in-flight requests finish, waiting readers get an answer, new ones are refused", async () => {
-  const own = await startServer({ repo });
-  const published = await http(own.url, "POST", "/publish/slow", "s", "text/plain");
-  const waiting = http(own.url, "GET", `/response/${published.json.requestUid as string}?wait=60`);
-  const publishing = http(own.url, "POST", "/publish/echo", "in flight", "text/plain");
-  // Let both requests reach the server before the close begins.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const closing = own.cleanup();
-  const [waited, inFlight] = await Promise.all([waiting, publishing]);
-  assert.equal(waited.status, 200, waited.text);
-  // Answered at shutdown with what was known, not held until the lambda answered.
-  assert.deepEqual(waited.json.responses, [null]);
-  assert.equal(inFlight.status, 202, inFlight.text);
-  await closing;
-  await assert.rejects(http(own.url, "GET", "/healthz"));
-});
+// Bounded: a close that waited for its readers' full ?wait (60 s) instead of answering them must fail.
+test(
+  "graceful shutdown: in-flight requests finish, waiting readers get an answer, new ones are refused",
+  { timeout: 20_000 },
+  async () => {
+    const own = await startServer({ repo });
+    const published = await http(own.url, "POST", "/publish/slow", "s", "text/plain");
+    const waiting = http(own.url, "GET", `/response/${published.json.requestUid as string}?wait=60`);
+    const publishing = http(own.url, "POST", "/publish/echo", "in flight", "text/plain");
+    // Let both requests reach the server before the close begins.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const closing = own.cleanup();
+    const [waited, inFlight] = await Promise.all([waiting, publishing]);
+    assert.equal(waited.status, 200, waited.text);
+    // Answered at shutdown with what was known, not held until the lambda answered.
+    assert.deepEqual(waited.json.responses, [null]);
+    assert.equal(inFlight.status, 202, inFlight.text);
+    await closing;
+    await assert.rejects(http(own.url, "GET", "/healthz"));
+  },
+);
 
 test("the CLI sends the bearer token from GITFAAS_TOKEN or --token-file, never from argv", async () => {
   // The server runs in this process: the CLI must run without blocking it.
