@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { loadCatalog, type Catalog } from "./catalog/index.js";
 import { Dispatcher } from "./dispatch/index.js";
-import { GitSync, verifyWebhook } from "./gitops/index.js";
+import { GitSync, displayRepo, verifyWebhook } from "./gitops/index.js";
 import { AccessControl, buildServer, type CatalogSource, type SourceState } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
@@ -169,7 +169,12 @@ export async function startGitfaas(
   if (resumed > 0)
     logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
   logger.info(
-    { url: listeningUrl, repo: settings.repo, runtime: runtime.name, revision: state().revision },
+    {
+      url: listeningUrl,
+      repo: displayRepo(settings.repo),
+      runtime: runtime.name,
+      revision: state().revision,
+    },
     "gitfaas is serving",
   );
 

@@ -24,6 +24,7 @@ import {
   type Revision,
 } from "../src/gitops/index.js";
 import type { Logger } from "../src/logging/index.js";
+import { parseSettings } from "../src/settings/index.js";
 import { git, TempDirs, TestRepo } from "./support/git-repos.js";
 import { startGitHttpServer, startRedirectServer, type GitHttpServer } from "./support/git-http-server.js";
 import { startSshd, type TestSshd } from "./support/sshd.js";
@@ -176,7 +177,7 @@ describe("GitSync settings", () => {
         repo,
         branch: "main",
         dataDir: "/nonexistent",
-        auth: { token, strictHostKeyChecking: true },
+        auth: { username: "alice", token, strictHostKeyChecking: true },
         load: loadCatalog,
         logger: recordingLogger([]),
       });
@@ -209,6 +210,59 @@ describe("GitSync settings", () => {
     assert.doesNotThrow(() => make("https://git.example.com/r.git", secret));
     assert.doesNotThrow(() => make("http://git.example.com/r.git"));
     assert.doesNotThrow(() => make("http://git.example.com/r.git", ""));
+  });
+
+  test("a URL's user-info is refused, without being echoed, unless it is the plain --git-username", () => {
+    const secret = "ghp_Zq81secretTokenValue";
+    const make = (repo: string, username?: string): GitSync<Catalog> =>
+      new GitSync({
+        repo,
+        branch: "main",
+        dataDir: "/nonexistent",
+        auth: { username, strictHostKeyChecking: true },
+        load: loadCatalog,
+        logger: recordingLogger([]),
+      });
+    const refused: [string, string | undefined][] = [
+      [`https://${secret}@github.com/org/repo.git`, undefined],
+      [`https://${secret}@github.com/org/repo.git`, "alice"],
+      [`https://alice:${secret}@github.com/org/repo.git`, "alice"],
+      [`https://alice:${secret}@github.com/org/repo.git`, undefined],
+      [`https://x-access-token:${secret}@github.com/org/repo.git`, "x-access-token"],
+      [`https://${encodeURIComponent(`${secret}/`)}@github.com/org/repo.git`, undefined],
+      // Whichever '@' a parser splits at, the token is in the user-info.
+      [`https://${secret}@evil@github.com/org/repo.git`, undefined],
+      [`ssh://git:${secret}@github.com/org/repo.git`, undefined],
+      [`file://${secret}@localhost/srv/repo.git`, undefined],
+      [`git:${secret}@github.com:org/repo.git`, undefined],
+    ];
+    for (const [repo, username] of refused) {
+      for (const attempt of [
+        () => make(repo, username),
+        () => parseSettings({ repo, ...(username ? { "git-username": username } : {}) }, {}),
+      ]) {
+        assert.throws(
+          attempt,
+          (error: unknown) =>
+            isGitfaasError(error) &&
+            error.code === "INVALID_SETTING" &&
+            error.details?.setting === "repo" &&
+            /--git-username|password or token/.test(error.message) &&
+            !error.message.includes(secret) &&
+            !error.message.includes(encodeURIComponent(secret)),
+          repo,
+        );
+      }
+    }
+    for (const [repo, username] of [
+      ["https://alice@github.com/org/repo.git", "alice"],
+      ["https://github.com/org/repo.git", undefined],
+      ["ssh://git@github.com/org/repo.git", undefined],
+      ["git@github.com:org/repo.git", undefined],
+    ] as const) {
+      assert.doesNotThrow(() => make(repo, username), repo);
+      assert.doesNotThrow(() => parseSettings({ repo, "git-username": username }, {}), repo);
+    }
   });
 
   for (const branch of ["-x", "a..b", "a b", "refs:x", "x.lock", ""]) {
@@ -277,6 +331,25 @@ describe("GitSync over smart HTTP with basic auth", () => {
       server.requests.some((request) => request.headers.authorization !== undefined),
       "the server saw credentials",
     );
+  });
+
+  test("a URL carrying the --git-username works, and its user-info is never logged", async () => {
+    const url = server.urlFor("repo.git").replace("://", `://${USER}@`);
+    const { sync, logs } = await newSync(url, {
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+    });
+    assert.equal((await sync.sync()).served?.id, head);
+    // A failing sync logs too: its warning must not name the user-info either.
+    const failing = await newSync(url.replace("repo.git", "missing.git"), {
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+      logger: recordingLogger(logs),
+    });
+    assert.ok((await failing.sync.sync()).refused);
+    assert.ok(
+      logs.some((line) => line.includes(server.baseUrl.replace("://", "://***@"))),
+      logs.join("\n"),
+    );
+    for (const line of logs) assert.ok(!line.includes(`${USER}@`), line);
   });
 
   test("a wrong token is GIT_AUTH_FAILED and neither token shows in the error", async () => {
@@ -430,7 +503,7 @@ describe("GitSync over smart HTTP with basic auth", () => {
 
       // The same askpass still answers for its own host, also when the user name is in the URL.
       const direct = await newSync(other.urlFor("repo.git").replace("://", `://${USER}@`), {
-        auth: { token: TOKEN, strictHostKeyChecking: true },
+        auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
         gitBinary: following,
       });
       const served = await direct.sync.sync();

@@ -18,6 +18,7 @@ import {
   checkBranchSetting,
   checkRepoSetting,
   checkTokenTransport,
+  displayRepo,
   resolveSource,
   type RepoSource,
 } from "./source.js";
@@ -110,7 +111,7 @@ export class GitSync<T> {
   private pollGeneration = 0;
 
   constructor(private readonly options: GitSyncOptions<T>) {
-    checkRepoSetting(options.repo);
+    checkRepoSetting(options.repo, options.auth.username);
     checkBranchSetting(options.branch);
     checkTokenTransport(options.repo, hasToken(options.auth));
     const grace = options.snapshotGraceMs;
@@ -122,7 +123,7 @@ export class GitSync<T> {
       );
     }
     this.layout = layoutFor(options.dataDir);
-    this.logger = options.logger.child({ repo: options.repo, branch: options.branch });
+    this.logger = options.logger.child({ repo: displayRepo(options.repo), branch: options.branch });
   }
 
   /**
