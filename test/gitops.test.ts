@@ -9,6 +9,7 @@ import {
   readFile,
   readdir,
   readlink,
+  rename,
   stat,
   symlink,
   writeFile,
@@ -682,6 +683,35 @@ describe("GitSync following a repository", () => {
     assert.equal(outcome.served?.id, release);
     assert.notEqual(release, first);
     assert.deepEqual(outcome.served?.content.topics, { release: ["release.yaml"] });
+  });
+
+  test("after a restart, the recorded last good revision serves while the head fails, only for the same repository and branch", async () => {
+    const { repo, first } = await freshRepo("restart");
+    const { sync, dataDir } = await newSync(repo.bareDir);
+    assert.equal((await sync.sync()).served?.id, first);
+    await sync.stop();
+
+    // The remote gone at start-up: a refusal with no revision at all.
+    const away = `${repo.bareDir}.away`;
+    await rename(repo.bareDir, away);
+    try {
+      const restarted = (await newSync(repo.bareDir, { dataDir })).sync;
+      const outcome = await restarted.sync();
+      assert.equal(outcome.served?.id, first);
+      assert.deepEqual(outcome.served?.content.topics, { one: ["one.yaml"] });
+      assert.equal(outcome.refused?.code, "GIT_FAILED");
+      const status = restarted.status();
+      assert.equal(status.revision, first);
+      assert.equal(status.lastError?.code, "GIT_FAILED");
+      assert.equal(status.lastSyncAt, null, "the served revision is not the source's head");
+
+      const otherBranch = (await newSync(repo.bareDir, { dataDir, branch: "other" })).sync;
+      assert.equal((await otherBranch.sync()).served, undefined);
+      const otherRepo = (await newSync(`${repo.bareDir}-other`, { dataDir })).sync;
+      assert.equal((await otherRepo.sync()).served, undefined);
+    } finally {
+      await rename(away, repo.bareDir);
+    }
   });
 
   test("a branch that does not exist is GIT_FAILED", async () => {
