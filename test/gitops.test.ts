@@ -25,9 +25,15 @@ import {
   type Revision,
 } from "../src/gitops/index.js";
 import type { Logger } from "../src/logging/index.js";
+import { Scrubber } from "../src/gitops/scrub.js";
 import { parseSettings } from "../src/settings/index.js";
 import { git, TempDirs, TestRepo } from "./support/git-repos.js";
-import { startGitHttpServer, startRedirectServer, type GitHttpServer } from "./support/git-http-server.js";
+import {
+  credentialEchoes,
+  startGitHttpServer,
+  startRedirectServer,
+  type GitHttpServer,
+} from "./support/git-http-server.js";
 import { startSshd, type TestSshd } from "./support/sshd.js";
 
 const temps = new TempDirs();
@@ -151,6 +157,51 @@ describe("parsePollInterval", () => {
       );
     });
   }
+});
+
+describe("Scrubber", () => {
+  const token = "tok/8f+3a=91c2~unit&secret!";
+  const scrubber = new Scrubber({ username: "alice", token });
+
+  test("removes the token as it is, URL-encoded, in Basic credentials and in headers and URLs", () => {
+    const basic = Buffer.from(`alice:${token}`).toString("base64");
+    const encoded = encodeURIComponent(token);
+    const text = [
+      `raw ${token}`,
+      `encoded ${encoded} ${encoded.toLowerCase()} ${new URLSearchParams({ t: token }).toString()}`,
+      `Authorization: Basic ${basic}`,
+      "authorization: Bearer some-other-credential",
+      "fetching https://bob:other-password@example.com/r.git",
+      `base64url ${Buffer.from(`alice:${token}`).toString("base64url")}`,
+    ].join("\n");
+    assert.equal(
+      scrubber.scrub(text),
+      [
+        "raw ***",
+        "encoded *** *** t=***",
+        "Authorization: Basic ***",
+        "authorization: Bearer ***",
+        "fetching https://***@example.com/r.git",
+        "base64url ***",
+      ].join("\n"),
+    );
+  });
+
+  test("removes the token from any base64 text, whatever its alignment, with the groups it shares", () => {
+    for (let before = 0; before < 6; before += 1) {
+      for (let after = 0; after < 4; after += 1) {
+        const original = Buffer.from(`${"P".repeat(before)}${token}${"S".repeat(after)}`).toString("base64");
+        const [head, tail, ...more] = scrubber.scrub(original).split("***");
+        assert.equal(more.length, 0);
+        assert.ok(original.startsWith(head!), `${before}/${after}`);
+        // Only groups (3 bytes = 4 characters) holding no byte of the token stay visible.
+        const tokenEnd = before + Buffer.byteLength(token);
+        const suffixGroups = Math.ceil((tokenEnd + after) / 3) - Math.ceil(tokenEnd / 3);
+        assert.ok(head!.length <= 4 * Math.floor(before / 3), `${before}/${after}: ${head}`);
+        assert.ok(tail!.length <= 4 * suffixGroups, `${before}/${after}: ${tail}`);
+      }
+    }
+  });
 });
 
 describe("GitSync settings", () => {
@@ -436,6 +487,56 @@ describe("GitSync over smart HTTP with basic auth", () => {
     assert.match(outcome.refused!.message, /cannot use \*\*\* here/);
     assert.ok(!sync.status().lastError!.message.includes(TOKEN));
     assert.ok(!logs.join("\n").includes(TOKEN));
+  });
+
+  test("a server echoing the credentials it got: none of their forms reach errors, lastError or logs", async () => {
+    const root = await temps.make("gitfaas-echo-");
+    const echoRepo = await TestRepo.create(root, "repo");
+    await echoRepo.commit({ "config.json": config("hello") });
+    const token = "tok/8f+3a=91c2~echoed&secret!";
+    const leaky = await startGitHttpServer({
+      projectRoot: root,
+      username: USER,
+      token,
+      echoAuthorization: true,
+    });
+    try {
+      const { sync, logs } = await newSync(leaky.urlFor("repo.git"), {
+        auth: { username: USER, token, strictHostKeyChecking: true },
+      });
+      const outcome = await sync.sync();
+      const header = `Basic ${Buffer.from(`${USER}:${token}`).toString("base64")}`;
+      assert.equal(leaky.requests.at(-1)?.headers.authorization, header, "git sent the credentials");
+      const message = outcome.refused?.message ?? "";
+      // The echo reached the message, scrubbed.
+      assert.match(message, /remote: you sent Authorization: Basic \*\*\*/);
+      const credentials = `${USER}:${token}`;
+      const encoded = encodeURIComponent(credentials);
+      const forms = [
+        token,
+        credentials,
+        header.slice("Basic ".length),
+        encoded,
+        encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+        Buffer.from(`[${credentials}]`).toString("base64"),
+        ...credentialEchoes(header),
+      ];
+      // Of the longer base64 text, only the groups holding "[alice" alone are left.
+      assert.match(
+        message,
+        new RegExp(`re-encoded ${Buffer.from(`[${USER}`).toString("base64")}\\*\\*\\*\n`),
+      );
+      for (const text of [message, sync.status().lastError?.message ?? "", ...logs]) {
+        for (const form of forms) assert.ok(!text.includes(form), `${form} in ${text}`);
+        assert.ok(!text.includes(token.slice(0, 8)), text);
+      }
+      assert.ok(
+        logs.some((line) => line.includes("you sent Authorization: Basic ***")),
+        "the log has the echo",
+      );
+    } finally {
+      await leaky.close();
+    }
   });
 
   describe("a server redirecting to another host", () => {

@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
 import type { Logger } from "../logging/index.js";
-import { authEnvironment, hasToken, type GitAuth } from "./auth.js";
-import { GitRunner, scrub } from "./git-process.js";
+import { authEnvironment, hasToken, httpUsername, type GitAuth } from "./auth.js";
+import { GitRunner } from "./git-process.js";
+import { Scrubber } from "./scrub.js";
 import {
   copyPlainDir,
   freshTempDir,
@@ -96,6 +97,8 @@ interface Candidate {
 export class GitSync<T> {
   private readonly layout: Layout;
   private readonly logger: Logger;
+  /** The one place that knows every secret given to git; whatever git printed passes through it. */
+  private readonly scrubber: Scrubber;
   private served: Revision<T> | undefined;
   /** Snapshots served before the current one, most recently replaced first, with when that happened. */
   private retired: { readonly id: string; readonly at: number }[] = [];
@@ -127,6 +130,7 @@ export class GitSync<T> {
       );
     }
     this.layout = layoutFor(options.dataDir);
+    this.scrubber = new Scrubber({ username: httpUsername(options.auth), token: options.auth.token });
     this.logger = options.logger.child({ repo: displayRepo(options.repo), branch: options.branch });
   }
 
@@ -416,14 +420,9 @@ export class GitSync<T> {
     return new GitRunner({
       gitBinary: this.options.gitBinary ?? "git",
       env,
-      secrets: this.secrets(),
+      scrub: (text) => this.scrub(text),
       timeoutMs: this.options.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
     });
-  }
-
-  private secrets(): string[] {
-    const token = this.options.auth.token;
-    return token !== undefined && token !== "" ? [token] : [];
   }
 
   private upToDate(): SyncOutcome<T> {
@@ -517,6 +516,6 @@ export class GitSync<T> {
   }
 
   private scrub(text: string): string {
-    return scrub(text, this.secrets());
+    return this.scrubber.scrub(text);
   }
 }
