@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { loadCatalog, type Catalog } from "./catalog/index.js";
 import { Dispatcher } from "./dispatch/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "./errors/index.js";
-import { GitSync, verifyWebhook } from "./gitops/index.js";
+import { GitSync, displayRepo, verifyWebhook } from "./gitops/index.js";
 import {
   AccessControl,
   buildServer,
@@ -272,7 +272,12 @@ export async function startGitfaas(
     if (resumed > 0)
       logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
     logger.info(
-      { url: listeningUrl, repo: settings.repo, runtime: runtime.name, revision: source.state().revision },
+      {
+        url: listeningUrl,
+        repo: displayRepo(settings.repo),
+        runtime: runtime.name,
+        revision: source.state().revision,
+      },
       "gitfaas is serving",
     );
     return { url: listeningUrl, server, routes, store, runtime, close: () => teardown.run() };

@@ -9,6 +9,7 @@ import {
   readFile,
   readdir,
   readlink,
+  rename,
   stat,
   symlink,
   writeFile,
@@ -24,8 +25,15 @@ import {
   type Revision,
 } from "../src/gitops/index.js";
 import type { Logger } from "../src/logging/index.js";
+import { Scrubber } from "../src/gitops/scrub.js";
+import { parseSettings } from "../src/settings/index.js";
 import { git, TempDirs, TestRepo } from "./support/git-repos.js";
-import { startGitHttpServer, startRedirectServer, type GitHttpServer } from "./support/git-http-server.js";
+import {
+  credentialEchoes,
+  startGitHttpServer,
+  startRedirectServer,
+  type GitHttpServer,
+} from "./support/git-http-server.js";
 import { startSshd, type TestSshd } from "./support/sshd.js";
 
 const temps = new TempDirs();
@@ -151,6 +159,51 @@ describe("parsePollInterval", () => {
   }
 });
 
+describe("Scrubber", () => {
+  const token = "tok/8f+3a=91c2~unit&secret!";
+  const scrubber = new Scrubber({ username: "alice", token });
+
+  test("removes the token as it is, URL-encoded, in Basic credentials and in headers and URLs", () => {
+    const basic = Buffer.from(`alice:${token}`).toString("base64");
+    const encoded = encodeURIComponent(token);
+    const text = [
+      `raw ${token}`,
+      `encoded ${encoded} ${encoded.toLowerCase()} ${new URLSearchParams({ t: token }).toString()}`,
+      `Authorization: Basic ${basic}`,
+      "authorization: Bearer some-other-credential",
+      "fetching https://bob:other-password@example.com/r.git",
+      `base64url ${Buffer.from(`alice:${token}`).toString("base64url")}`,
+    ].join("\n");
+    assert.equal(
+      scrubber.scrub(text),
+      [
+        "raw ***",
+        "encoded *** *** t=***",
+        "Authorization: Basic ***",
+        "authorization: Bearer ***",
+        "fetching https://***@example.com/r.git",
+        "base64url ***",
+      ].join("\n"),
+    );
+  });
+
+  test("removes the token from any base64 text, whatever its alignment, with the groups it shares", () => {
+    for (let before = 0; before < 6; before += 1) {
+      for (let after = 0; after < 4; after += 1) {
+        const original = Buffer.from(`${"P".repeat(before)}${token}${"S".repeat(after)}`).toString("base64");
+        const [head, tail, ...more] = scrubber.scrub(original).split("***");
+        assert.equal(more.length, 0);
+        assert.ok(original.startsWith(head!), `${before}/${after}`);
+        // Only groups (3 bytes = 4 characters) holding no byte of the token stay visible.
+        const tokenEnd = before + Buffer.byteLength(token);
+        const suffixGroups = Math.ceil((tokenEnd + after) / 3) - Math.ceil(tokenEnd / 3);
+        assert.ok(head!.length <= 4 * Math.floor(before / 3), `${before}/${after}: ${head}`);
+        assert.ok(tail!.length <= 4 * suffixGroups, `${before}/${after}: ${tail}`);
+      }
+    }
+  });
+});
+
 describe("GitSync settings", () => {
   test("a password embedded in an HTTP URL is refused without being echoed", () => {
     assert.throws(
@@ -176,7 +229,7 @@ describe("GitSync settings", () => {
         repo,
         branch: "main",
         dataDir: "/nonexistent",
-        auth: { token, strictHostKeyChecking: true },
+        auth: { username: "alice", token, strictHostKeyChecking: true },
         load: loadCatalog,
         logger: recordingLogger([]),
       });
@@ -209,6 +262,59 @@ describe("GitSync settings", () => {
     assert.doesNotThrow(() => make("https://git.example.com/r.git", secret));
     assert.doesNotThrow(() => make("http://git.example.com/r.git"));
     assert.doesNotThrow(() => make("http://git.example.com/r.git", ""));
+  });
+
+  test("a URL's user-info is refused, without being echoed, unless it is the plain --git-username", () => {
+    const secret = "ghp_Zq81secretTokenValue";
+    const make = (repo: string, username?: string): GitSync<Catalog> =>
+      new GitSync({
+        repo,
+        branch: "main",
+        dataDir: "/nonexistent",
+        auth: { username, strictHostKeyChecking: true },
+        load: loadCatalog,
+        logger: recordingLogger([]),
+      });
+    const refused: [string, string | undefined][] = [
+      [`https://${secret}@github.com/org/repo.git`, undefined],
+      [`https://${secret}@github.com/org/repo.git`, "alice"],
+      [`https://alice:${secret}@github.com/org/repo.git`, "alice"],
+      [`https://alice:${secret}@github.com/org/repo.git`, undefined],
+      [`https://x-access-token:${secret}@github.com/org/repo.git`, "x-access-token"],
+      [`https://${encodeURIComponent(`${secret}/`)}@github.com/org/repo.git`, undefined],
+      // Whichever '@' a parser splits at, the token is in the user-info.
+      [`https://${secret}@evil@github.com/org/repo.git`, undefined],
+      [`ssh://git:${secret}@github.com/org/repo.git`, undefined],
+      [`file://${secret}@localhost/srv/repo.git`, undefined],
+      [`git:${secret}@github.com:org/repo.git`, undefined],
+    ];
+    for (const [repo, username] of refused) {
+      for (const attempt of [
+        () => make(repo, username),
+        () => parseSettings({ repo, ...(username ? { "git-username": username } : {}) }, {}),
+      ]) {
+        assert.throws(
+          attempt,
+          (error: unknown) =>
+            isGitfaasError(error) &&
+            error.code === "INVALID_SETTING" &&
+            error.details?.setting === "repo" &&
+            /--git-username|password or token/.test(error.message) &&
+            !error.message.includes(secret) &&
+            !error.message.includes(encodeURIComponent(secret)),
+          repo,
+        );
+      }
+    }
+    for (const [repo, username] of [
+      ["https://alice@github.com/org/repo.git", "alice"],
+      ["https://github.com/org/repo.git", undefined],
+      ["ssh://git@github.com/org/repo.git", undefined],
+      ["git@github.com:org/repo.git", undefined],
+    ] as const) {
+      assert.doesNotThrow(() => make(repo, username), repo);
+      assert.doesNotThrow(() => parseSettings({ repo, "git-username": username }, {}), repo);
+    }
   });
 
   for (const branch of ["-x", "a..b", "a b", "refs:x", "x.lock", ""]) {
@@ -277,6 +383,25 @@ describe("GitSync over smart HTTP with basic auth", () => {
       server.requests.some((request) => request.headers.authorization !== undefined),
       "the server saw credentials",
     );
+  });
+
+  test("a URL carrying the --git-username works, and its user-info is never logged", async () => {
+    const url = server.urlFor("repo.git").replace("://", `://${USER}@`);
+    const { sync, logs } = await newSync(url, {
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+    });
+    assert.equal((await sync.sync()).served?.id, head);
+    // A failing sync logs too: its warning must not name the user-info either.
+    const failing = await newSync(url.replace("repo.git", "missing.git"), {
+      auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
+      logger: recordingLogger(logs),
+    });
+    assert.ok((await failing.sync.sync()).refused);
+    assert.ok(
+      logs.some((line) => line.includes(server.baseUrl.replace("://", "://***@"))),
+      logs.join("\n"),
+    );
+    for (const line of logs) assert.ok(!line.includes(`${USER}@`), line);
   });
 
   test("a wrong token is GIT_AUTH_FAILED and neither token shows in the error", async () => {
@@ -364,6 +489,56 @@ describe("GitSync over smart HTTP with basic auth", () => {
     assert.ok(!logs.join("\n").includes(TOKEN));
   });
 
+  test("a server echoing the credentials it got: none of their forms reach errors, lastError or logs", async () => {
+    const root = await temps.make("gitfaas-echo-");
+    const echoRepo = await TestRepo.create(root, "repo");
+    await echoRepo.commit({ "config.json": config("hello") });
+    const token = "tok/8f+3a=91c2~echoed&secret!";
+    const leaky = await startGitHttpServer({
+      projectRoot: root,
+      username: USER,
+      token,
+      echoAuthorization: true,
+    });
+    try {
+      const { sync, logs } = await newSync(leaky.urlFor("repo.git"), {
+        auth: { username: USER, token, strictHostKeyChecking: true },
+      });
+      const outcome = await sync.sync();
+      const header = `Basic ${Buffer.from(`${USER}:${token}`).toString("base64")}`;
+      assert.equal(leaky.requests.at(-1)?.headers.authorization, header, "git sent the credentials");
+      const message = outcome.refused?.message ?? "";
+      // The echo reached the message, scrubbed.
+      assert.match(message, /remote: you sent Authorization: Basic \*\*\*/);
+      const credentials = `${USER}:${token}`;
+      const encoded = encodeURIComponent(credentials);
+      const forms = [
+        token,
+        credentials,
+        header.slice("Basic ".length),
+        encoded,
+        encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+        Buffer.from(`[${credentials}]`).toString("base64"),
+        ...credentialEchoes(header),
+      ];
+      // Of the longer base64 text, only the groups holding "[alice" alone are left.
+      assert.match(
+        message,
+        new RegExp(`re-encoded ${Buffer.from(`[${USER}`).toString("base64")}\\*\\*\\*\n`),
+      );
+      for (const text of [message, sync.status().lastError?.message ?? "", ...logs]) {
+        for (const form of forms) assert.ok(!text.includes(form), `${form} in ${text}`);
+        assert.ok(!text.includes(token.slice(0, 8)), text);
+      }
+      assert.ok(
+        logs.some((line) => line.includes("you sent Authorization: Basic ***")),
+        "the log has the echo",
+      );
+    } finally {
+      await leaky.close();
+    }
+  });
+
   describe("a server redirecting to another host", () => {
     // Both are loopback on Linux, yet distinct hosts to git: what a redirect to a stranger looks like.
     let other: GitHttpServer;
@@ -430,7 +605,7 @@ describe("GitSync over smart HTTP with basic auth", () => {
 
       // The same askpass still answers for its own host, also when the user name is in the URL.
       const direct = await newSync(other.urlFor("repo.git").replace("://", `://${USER}@`), {
-        auth: { token: TOKEN, strictHostKeyChecking: true },
+        auth: { username: USER, token: TOKEN, strictHostKeyChecking: true },
         gitBinary: following,
       });
       const served = await direct.sync.sync();
@@ -609,6 +784,35 @@ describe("GitSync following a repository", () => {
     assert.equal(outcome.served?.id, release);
     assert.notEqual(release, first);
     assert.deepEqual(outcome.served?.content.topics, { release: ["release.yaml"] });
+  });
+
+  test("after a restart, the recorded last good revision serves while the head fails, only for the same repository and branch", async () => {
+    const { repo, first } = await freshRepo("restart");
+    const { sync, dataDir } = await newSync(repo.bareDir);
+    assert.equal((await sync.sync()).served?.id, first);
+    await sync.stop();
+
+    // The remote gone at start-up: a refusal with no revision at all.
+    const away = `${repo.bareDir}.away`;
+    await rename(repo.bareDir, away);
+    try {
+      const restarted = (await newSync(repo.bareDir, { dataDir })).sync;
+      const outcome = await restarted.sync();
+      assert.equal(outcome.served?.id, first);
+      assert.deepEqual(outcome.served?.content.topics, { one: ["one.yaml"] });
+      assert.equal(outcome.refused?.code, "GIT_FAILED");
+      const status = restarted.status();
+      assert.equal(status.revision, first);
+      assert.equal(status.lastError?.code, "GIT_FAILED");
+      assert.equal(status.lastSyncAt, null, "the served revision is not the source's head");
+
+      const otherBranch = (await newSync(repo.bareDir, { dataDir, branch: "other" })).sync;
+      assert.equal((await otherBranch.sync()).served, undefined);
+      const otherRepo = (await newSync(`${repo.bareDir}-other`, { dataDir })).sync;
+      assert.equal((await otherRepo.sync()).served, undefined);
+    } finally {
+      await rename(away, repo.bareDir);
+    }
   });
 
   test("a branch that does not exist is GIT_FAILED", async () => {

@@ -69,6 +69,11 @@ export function hasToken(auth: GitAuth): boolean {
   return auth.token !== undefined && auth.token !== "";
 }
 
+/** The user name git sends with the token. */
+export function httpUsername(auth: GitAuth): string {
+  return auth.username || DEFAULT_TOKEN_USERNAME;
+}
+
 async function httpEnvironment(
   auth: GitAuth,
   url: string,
@@ -83,7 +88,7 @@ async function httpEnvironment(
   return {
     GIT_ASKPASS: askpass,
     GITFAAS_GIT_ORIGIN: origin?.origin ?? "",
-    GITFAAS_GIT_USERNAME: auth.username || DEFAULT_TOKEN_USERNAME,
+    GITFAAS_GIT_USERNAME: httpUsername(auth),
     GITFAAS_GIT_TOKEN: auth.token ?? "",
   };
 }

@@ -6,8 +6,8 @@ export interface GitRunnerOptions {
   readonly gitBinary: string;
   /** The complete child environment; nothing is inherited from this process. */
   readonly env: Readonly<Record<string, string>>;
-  /** Values replaced by *** in anything git prints before it reaches an error or a log. */
-  readonly secrets: readonly string[];
+  /** Applied to anything git prints before it reaches an error or a log. */
+  readonly scrub: (text: string) => string;
   readonly timeoutMs: number;
 }
 
@@ -28,15 +28,6 @@ const AUTH_FAILURE_PATTERNS: readonly RegExp[] = [
   /invalid credentials/i,
   /access denied/i,
 ];
-
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret.length === 0) continue;
-    for (const form of new Set([secret, encodeURIComponent(secret)])) out = out.split(form).join("***");
-  }
-  return out;
-}
 
 export function classifyGitFailure(stderr: string): ErrorCode {
   return AUTH_FAILURE_PATTERNS.some((pattern) => pattern.test(stderr)) ? "GIT_AUTH_FAILED" : "GIT_FAILED";
@@ -132,7 +123,7 @@ export class GitRunner {
   }
 
   private clean(text: string): string {
-    const scrubbed = scrub(text, this.options.secrets);
+    const scrubbed = this.options.scrub(text);
     return scrubbed.length > MAX_ERROR_TEXT ? `…${scrubbed.slice(-MAX_ERROR_TEXT)}` : scrubbed;
   }
 }

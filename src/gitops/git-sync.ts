@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
 import type { Logger } from "../logging/index.js";
-import { authEnvironment, hasToken, type GitAuth } from "./auth.js";
-import { GitRunner, scrub } from "./git-process.js";
+import { authEnvironment, hasToken, httpUsername, type GitAuth } from "./auth.js";
+import { GitRunner } from "./git-process.js";
+import { Scrubber } from "./scrub.js";
 import {
   copyPlainDir,
   freshTempDir,
@@ -12,12 +13,15 @@ import {
   pathExists,
   publishSnapshot,
   pruneSnapshots,
+  readLastGood,
+  writeLastGood,
   type Layout,
 } from "./snapshots.js";
 import {
   checkBranchSetting,
   checkRepoSetting,
   checkTokenTransport,
+  displayRepo,
   resolveSource,
   type RepoSource,
 } from "./source.js";
@@ -93,6 +97,8 @@ interface Candidate {
 export class GitSync<T> {
   private readonly layout: Layout;
   private readonly logger: Logger;
+  /** The one place that knows every secret given to git; whatever git printed passes through it. */
+  private readonly scrubber: Scrubber;
   private served: Revision<T> | undefined;
   /** Snapshots served before the current one, most recently replaced first, with when that happened. */
   private retired: { readonly id: string; readonly at: number }[] = [];
@@ -106,11 +112,13 @@ export class GitSync<T> {
   private running: Promise<SyncOutcome<T>> | undefined;
   private queued: Promise<SyncOutcome<T>> | undefined;
   private tmpCleaned = false;
+  /** Whether the revision recorded as last good was already looked for (once, while nothing is served). */
+  private lastGoodTried = false;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private pollGeneration = 0;
 
   constructor(private readonly options: GitSyncOptions<T>) {
-    checkRepoSetting(options.repo);
+    checkRepoSetting(options.repo, options.auth.username);
     checkBranchSetting(options.branch);
     checkTokenTransport(options.repo, hasToken(options.auth));
     const grace = options.snapshotGraceMs;
@@ -122,7 +130,8 @@ export class GitSync<T> {
       );
     }
     this.layout = layoutFor(options.dataDir);
-    this.logger = options.logger.child({ repo: options.repo, branch: options.branch });
+    this.scrubber = new Scrubber({ username: httpUsername(options.auth), token: options.auth.token });
+    this.logger = options.logger.child({ repo: displayRepo(options.repo), branch: options.branch });
   }
 
   /**
@@ -207,6 +216,13 @@ export class GitSync<T> {
   }
 
   private async syncOnce(): Promise<SyncOutcome<T>> {
+    const outcome = await this.syncHead();
+    if (outcome.refused === undefined || this.served !== undefined || this.lastGoodTried) return outcome;
+    this.lastGoodTried = true;
+    return this.serveLastGood(outcome.refused);
+  }
+
+  private async syncHead(): Promise<SyncOutcome<T>> {
     let revision: string | null = null;
     try {
       await this.prepareLayout();
@@ -231,6 +247,37 @@ export class GitSync<T> {
     } catch (error) {
       return this.refuse(this.refusalFor(revision, error), true);
     }
+  }
+
+  /**
+   * Nothing served yet and the head refused (invalid, or the remote unreachable): serves the revision
+   * recorded as served last in this data dir, if it came from the same repository and branch, its
+   * snapshot is still on disk and it still loads. The head's refusal stays in lastError.
+   */
+  private async serveLastGood(refusal: Refusal): Promise<SyncOutcome<T>> {
+    const record = await readLastGood(this.layout);
+    const repo = displayRepo(this.options.repo);
+    if (record === undefined || record.repo !== repo || record.branch !== this.options.branch) {
+      return { served: undefined, refused: refusal };
+    }
+    const dir = join(this.layout.snapshots, record.revision);
+    if (!(await pathExists(dir))) return { served: undefined, refused: refusal };
+    let content: T;
+    try {
+      content = await this.options.load(dir, record.revision);
+    } catch (error) {
+      this.logger.warn(
+        { revision: record.revision, error: this.scrub(describeError(error)) },
+        "the last good revision recorded does not load either",
+      );
+      return { served: undefined, refused: refusal };
+    }
+    await this.install({ id: record.revision, dir, loadedAt: new Date(), content });
+    this.logger.warn(
+      { revision: record.revision, refused: refusal.revision, code: refusal.code },
+      "serving the last good revision recorded before the restart; the head is refused",
+    );
+    return this.refuse(refusal, false);
   }
 
   private async prepareLayout(): Promise<void> {
@@ -373,14 +420,9 @@ export class GitSync<T> {
     return new GitRunner({
       gitBinary: this.options.gitBinary ?? "git",
       env,
-      secrets: this.secrets(),
+      scrub: (text) => this.scrub(text),
       timeoutMs: this.options.gitTimeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
     });
-  }
-
-  private secrets(): string[] {
-    const token = this.options.auth.token;
-    return token !== undefined && token !== "" ? [token] : [];
   }
 
   private upToDate(): SyncOutcome<T> {
@@ -392,6 +434,17 @@ export class GitSync<T> {
   }
 
   private async serve(revision: Revision<T>): Promise<SyncOutcome<T>> {
+    const previous = this.served?.id ?? null;
+    this.lastSyncAt = new Date();
+    this.lastError = null;
+    this.refusedRevision = undefined;
+    this.logger.info({ revision: revision.id, previous }, "serving new revision");
+    await this.install(revision);
+    return { served: this.served };
+  }
+
+  /** Makes `revision` the one served: records it as last good, prunes, tells the listeners. */
+  private async install(revision: Revision<T>): Promise<void> {
     const replaced = this.served;
     // The single assignment that switches what current() returns.
     this.served = Object.freeze(revision);
@@ -401,22 +454,25 @@ export class GitSync<T> {
         ...this.retired.filter((old) => old.id !== replaced.id && old.id !== revision.id),
       ];
     }
-    this.lastSyncAt = new Date();
-    this.lastError = null;
-    this.refusedRevision = undefined;
-    this.logger.info({ revision: revision.id, previous: replaced?.id ?? null }, "serving new revision");
+    const record = {
+      revision: revision.id,
+      repo: displayRepo(this.options.repo),
+      branch: this.options.branch,
+    };
+    await writeLastGood(this.layout, record).catch((error: unknown) => {
+      this.logger.warn({ error: describeError(error) }, "could not record the last good revision");
+    });
     const keep = new Set([revision.id, ...this.keptRetired().map((old) => old.id)]);
     await pruneSnapshots(this.layout.snapshots, keep).catch((error: unknown) => {
       this.logger.warn({ error: describeError(error) }, "could not delete old snapshots");
     });
     for (const listener of this.listeners) {
       try {
-        listener(this.served);
+        listener(revision);
       } catch (error) {
         this.logger.error({ error: this.scrub(describeError(error)) }, "revision listener failed");
       }
     }
-    return { served: this.served };
   }
 
   /**
@@ -460,6 +516,6 @@ export class GitSync<T> {
   }
 
   private scrub(text: string): string {
-    return scrub(text, this.secrets());
+    return this.scrubber.scrub(text);
   }
 }

@@ -7,4 +7,5 @@ export {
   type SyncStatus,
 } from "./git-sync.js";
 export { parsePollInterval } from "./poll-interval.js";
+export { checkRepoSetting, displayRepo } from "./source.js";
 export { verifyWebhook, type WebhookEvent, type WebhookProvider } from "./webhooks.js";

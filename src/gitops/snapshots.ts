@@ -21,6 +21,8 @@ export interface Layout {
   readonly snapshots: string;
   readonly tmp: string;
   readonly home: string;
+  /** Which revision was served last, so that a restart can serve it again while the head is refused. */
+  readonly lastGood: string;
 }
 
 export function layoutFor(dataDir: string): Layout {
@@ -31,6 +33,7 @@ export function layoutFor(dataDir: string): Layout {
     snapshots: join(root, "snapshots"),
     tmp: join(root, "tmp"),
     home: join(root, "home"),
+    lastGood: join(root, "last-good"),
   };
 }
 
@@ -123,4 +126,41 @@ export async function copyPlainDir(sourceDir: string, targetDir: string): Promis
 
   await walk("");
   return `dir-${hash.digest("hex")}`;
+}
+
+/** The revision served last, and which repository and branch it came from. */
+export interface LastGood {
+  readonly revision: string;
+  /** As `displayRepo` shows it: never a URL's user-info. */
+  readonly repo: string;
+  readonly branch: string;
+}
+
+// A commit sha or a plain folder's content id: anything else in the file is not trusted as a folder name.
+const REVISION_ID = /^(?:[0-9a-f]{40,64}|dir-[0-9a-f]{64})$/;
+
+/** Written to a temp file then renamed over the record: a reader sees the old record or the new one. */
+export async function writeLastGood(layout: Layout, record: LastGood): Promise<void> {
+  const temp = join(layout.tmp, `last-good-${randomBytes(6).toString("hex")}`);
+  try {
+    await writeFile(temp, `${JSON.stringify(record)}\n`);
+    await rename(temp, layout.lastGood);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/** The record, or undefined when there is none or it is not one this version wrote. */
+export async function readLastGood(layout: Layout): Promise<LastGood | undefined> {
+  const text = await readFile(layout.lastGood, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const record = JSON.parse(text) as Partial<LastGood>;
+    const { revision, repo, branch } = record;
+    if (typeof revision !== "string" || !REVISION_ID.test(revision)) return undefined;
+    if (typeof repo !== "string" || typeof branch !== "string") return undefined;
+    return { revision, repo, branch };
+  } catch {
+    return undefined;
+  }
 }

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SCOPES, isScope, type Scope } from "../access/index.js";
-import { GitfaasError } from "../errors/index.js";
-import { parsePollInterval } from "../gitops/index.js";
+import { GitfaasError, describeError } from "../errors/index.js";
+import { checkRepoSetting, parsePollInterval } from "../gitops/index.js";
 import { DEFAULT_BANNED_KINDS } from "../templating/index.js";
 import type { LogLevel } from "../logging/index.js";
 
@@ -70,7 +70,6 @@ export const EXAMPLE_REPO = resolve(
   "examples",
   "pipeline",
 );
-
 
 export const SERVE_SETTINGS: readonly SettingSpec[] = [
   {
@@ -298,12 +297,12 @@ export function parseSettings(
   }
 
   const repo = required("repo");
-  if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(repo)) {
-    // A token inside the URL would end up in argv, logs and .git/config.
-    throw invalid(
-      "repo",
-      "must not carry a password or token; use --git-username with GITFAAS_GIT_TOKEN or --git-token-file",
-    );
+  const gitUsername = get("git-username");
+  try {
+    checkRepoSetting(repo, gitUsername);
+  } catch (error) {
+    // Its message never repeats the URL's user-info, where a token may be.
+    throw invalid("repo", describeError(error));
   }
 
   const redisUrl = required("redis-url");
@@ -358,7 +357,7 @@ export function parseSettings(
       "silent",
     ] as const),
     git: {
-      username: get("git-username"),
+      username: gitUsername,
       token,
       sshKeyFile: get("ssh-key-file"),
       knownHostsFile: get("ssh-known-hosts-file"),

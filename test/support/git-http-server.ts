@@ -45,6 +45,11 @@ export async function startGitHttpServer(options: {
   token: string;
   /** A loopback address to listen on; default 127.0.0.1 (any 127.x.y.z works on Linux). */
   host?: string;
+  /**
+   * A leaky server: every request carrying credentials is refused with a text/plain answer (which git
+   * prints as "remote: …" lines) repeating them in every form `credentialEchoes` lists.
+   */
+  echoAuthorization?: boolean;
 }): Promise<GitHttpServer> {
   const backend = httpBackendPath();
   const expected = `Basic ${Buffer.from(`${options.username}:${options.token}`).toString("base64")}`;
@@ -52,7 +57,14 @@ export async function startGitHttpServer(options: {
 
   const server = createServer((req, res) => {
     requests.push({ method: req.method ?? "", url: req.url ?? "", headers: { ...req.headers } });
-    if (req.headers.authorization !== expected) {
+    const authorization = req.headers.authorization;
+    if (options.echoAuthorization === true && authorization !== undefined) {
+      req.resume();
+      res.writeHead(403, { "Content-Type": "text/plain" });
+      res.end(credentialEchoes(authorization).join("\n") + "\n");
+      return;
+    }
+    if (authorization !== expected) {
       req.resume();
       res.writeHead(401, { "WWW-Authenticate": 'Basic realm="git"', "Content-Type": "text/plain" });
       res.end("authentication required\n");
@@ -61,6 +73,23 @@ export async function startGitHttpServer(options: {
     runCgi(backend, options.projectRoot, options.username, req, res);
   });
   return listen(server, options.host ?? "127.0.0.1", requests);
+}
+
+/**
+ * The lines a leaky server answers for an Authorization header: the header as received, the
+ * credentials it carries decoded, URL-encoded (upper and lower case hex), and inside a longer base64
+ * text at another alignment than the header's.
+ */
+export function credentialEchoes(authorization: string): string[] {
+  const credentials = Buffer.from(authorization.replace(/^Basic /, ""), "base64").toString("utf8");
+  const encoded = encodeURIComponent(credentials);
+  return [
+    `you sent Authorization: ${authorization}`,
+    `which holds ${credentials}`,
+    `url-encoded ${encoded}`,
+    `lower-case ${encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())}`,
+    `re-encoded ${Buffer.from(`[${credentials}]`).toString("base64")}`,
+  ];
 }
 
 /**
