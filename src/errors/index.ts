@@ -52,6 +52,8 @@ export type ErrorCode =
   // settings and start-up
   | "INVALID_SETTING"
   | "STORE_IN_USE"
+  // the store refuses or cannot take a write (a full disk, Redis unreachable): retry later
+  | "STORE_UNAVAILABLE"
   | "INTERNAL";
 
 export class GitfaasError extends Error {
