@@ -8,7 +8,7 @@ import { AccessControl, buildServer, type CatalogSource, type SourceState } from
 import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
-import { RedisStore, SqliteStore, type Store } from "./store/index.js";
+import { RedisStore, SqliteStore, StatusOutbox, type Store } from "./store/index.js";
 
 export interface RunningGitfaas {
   /** The URL the server listens on. */
@@ -69,11 +69,9 @@ export async function startGitfaas(
       hostEnv,
       logger: runtimeLogger,
     });
-  runtime.onStatus((report) => {
-    store.updateStatus(report.functionUid, report).catch((error: unknown) => {
-      logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
-    });
-  });
+  // A report the store cannot take now is kept and written once it can.
+  const statuses = new StatusOutbox({ store, logger: storeLogger });
+  runtime.onStatus((report) => statuses.report(report.functionUid, report));
   // A shared store lists what other replicas' local runtimes are running right now: settling those
   // as interrupted would fail live work, so only a store of our own (or the cluster) is reconciled.
   if (settings.store !== "redis" || kubernetes) {
@@ -188,6 +186,8 @@ export async function startGitfaas(
         await dispatcher.close();
         await sync.stop();
         await runtime.close();
+        // Writes under way finish (closing the store commits them); failed ones are not retried.
+        statuses.close();
         await store.close();
       })();
       return closed;
