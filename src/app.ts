@@ -8,7 +8,7 @@ import { AccessControl, buildServer, type CatalogSource, type SourceState } from
 import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
-import { RedisStore, SqliteStore, StatusOutbox, type Store } from "./store/index.js";
+import { RedisStore, SqliteStore, StatusOutbox, ensurePrivateDir, type Store } from "./store/index.js";
 
 export interface RunningGitfaas {
   /** The URL the server listens on. */
@@ -36,6 +36,11 @@ export async function startGitfaas(
   const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
 
   const storeLogger = logger.child({ component: "store" });
+  // Before anything is written there: it holds payloads and answers.
+  const privacy = ensurePrivateDir(settings.dataDir);
+  if (privacy.warning) storeLogger.warn({ dataDir: settings.dataDir }, privacy.warning);
+  if (privacy.tightened)
+    storeLogger.info({ dataDir: settings.dataDir }, "the data dir was open to others: now 0700");
   const store: Store =
     settings.store === "redis"
       ? await RedisStore.connect({

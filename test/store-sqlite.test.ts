@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -181,5 +181,27 @@ test("sqlite: on a full disk writes and the readiness probe are refused as STORE
   } finally {
     await store.close();
     await disk.unmount();
+  }
+});
+
+test("sqlite: store.db and its log are the owner's only, whatever the umask", async () => {
+  const file = join(dir, "private", "store.db");
+  const umask = process.umask(0);
+  let store: SqliteStore;
+  try {
+    store = new SqliteStore({ file, expirationSeconds: 60 });
+  } finally {
+    process.umask(umask);
+  }
+  try {
+    const requestUid = newRequestUid();
+    await store.createRequest(oneFunctionRequest(requestUid, newFunctionUid(requestUid)));
+    assert.equal((await stat(join(dir, "private"))).mode & 0o777, 0o700);
+    const files = (await readdir(join(dir, "private"))).sort();
+    assert.deepEqual(files, ["store.db", "store.db-wal"]);
+    for (const name of files)
+      assert.equal((await stat(join(dir, "private", name))).mode & 0o777, 0o600, name);
+  } finally {
+    await store.close();
   }
 });

@@ -16,6 +16,7 @@ import {
   type StoredResponse,
 } from "../port.js";
 import { storeUnavailable } from "../errors.js";
+import { ensurePrivateFile, tighten } from "../private-files.js";
 
 const STATUS_RANK: Record<FunctionStatus, number> = { pending: 0, running: 1, succeeded: 2, failed: 2 };
 
@@ -148,6 +149,17 @@ const UNAVAILABLE_CODES = [
   ["SQLITE_NOMEM", "out of memory"],
 ] as const;
 
+/**
+ * The file holds payloads and answers: it and its log are the owner's only, whatever the umask. A
+ * folder made here is 0700; an existing one is left as it is (it may be any folder; the data dir is
+ * closed where gitfaas starts). A log left by a crash keeps its mode when reopened: closed too.
+ */
+function keepPrivate(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  ensurePrivateFile(file);
+  for (const suffix of ["-wal", "-shm", "-journal"]) tighten(file + suffix);
+}
+
 /** Our faults for SQLite's: a store fault becomes STORE_UNAVAILABLE, anything else is kept as thrown. */
 function translated(error: unknown, open: boolean): unknown {
   if (isGitfaasError(error)) return error;
@@ -180,7 +192,7 @@ export class SqliteStore implements Store {
   private changedRequests = new Set<string>();
 
   constructor(options: SqliteStoreOptions) {
-    if (options.file !== ":memory:") mkdirSync(dirname(options.file), { recursive: true });
+    if (options.file !== ":memory:") keepPrivate(options.file);
     this.db = new Database(options.file);
     try {
       // A gitfaas being replaced may hold the file a few seconds more.
