@@ -90,7 +90,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       return {
         url,
         password,
-        pid: child.pid,
+        // The running process's, also after a restart.
+        get pid() {
+          return child.pid ?? 0;
+        },
         stop: async () => {
           await kill();
           await rm(dir, { recursive: true, force: true });
