@@ -15,7 +15,7 @@ import {
 import type { Logger } from "./logging/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
-import { RedisStore, SqliteStore, type Store } from "./store/index.js";
+import { RedisStore, SqliteStore, StatusOutbox, ensurePrivateDir, type Store } from "./store/index.js";
 import { Teardown } from "./teardown.js";
 
 export interface RunningGitfaas {
@@ -37,8 +37,13 @@ function urlOf(address: AddressInfo): string {
 }
 
 async function buildStore(settings: Settings, logger: Logger): Promise<Store> {
+  const storeLogger = logger.child({ component: "store" });
+  // Before anything is written there: it holds payloads and answers.
+  const privacy = ensurePrivateDir(settings.dataDir);
+  if (privacy.warning) storeLogger.warn({ dataDir: settings.dataDir }, privacy.warning);
+  if (privacy.tightened)
+    storeLogger.info({ dataDir: settings.dataDir }, "the data dir was open to others: now 0700");
   if (settings.store === "redis") {
-    const storeLogger = logger.child({ component: "store" });
     return RedisStore.connect({
       url: settings.redis.url,
       password: settings.redis.password,
@@ -168,14 +173,6 @@ function buildDispatcher(
   return dispatcher;
 }
 
-function recordStatuses(runtime: Runtime, store: Store, logger: Logger): void {
-  runtime.onStatus((report) => {
-    store.updateStatus(report.functionUid, report).catch((error: unknown) => {
-      logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
-    });
-  });
-}
-
 function buildHttp(
   settings: Settings,
   parts: { dispatcher: Dispatcher; store: Store; source: CatalogSource; runtime: Runtime },
@@ -234,10 +231,15 @@ export async function startGitfaas(
 
     const store = await buildStore(settings, logger);
     teardown.add("store", () => store.close());
+    // A report the store cannot take now is kept and written once it can. Stopped after the runtime
+    // (its last reports still go in) and before the store: writes under way finish as the store
+    // commits them; failed ones are not retried.
+    const statuses = new StatusOutbox({ store, logger: logger.child({ component: "store" }) });
+    teardown.add("status outbox", () => statuses.close());
     const built = buildRuntime(settings, hostEnv, publicUrl, logger);
     const runtime = built.runtime;
     teardown.add("runtime", () => runtime.close());
-    recordStatuses(runtime, store, logger);
+    runtime.onStatus((report) => statuses.report(report.functionUid, report));
     await reconcile(settings, store, built);
     await built.kubernetes?.start();
 

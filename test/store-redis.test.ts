@@ -284,3 +284,65 @@ test("settings: --store redis, its URL and a password from the environment or a 
     "redis://user@cache:6379",
   );
 });
+
+/** Resolves once `check` stops throwing: for a client reconnecting by itself. */
+async function eventually(check: () => Promise<unknown>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+test(
+  "redis: a hung or stopped server fails calls within the command timeout as STORE_UNAVAILABLE, and a refused write is not sent later",
+  { timeout: 30_000 },
+  async () => {
+    const own = await startRedisServer({ persistent: true });
+    const store = await RedisStore.connect({
+      url: own.url,
+      password: own.password,
+      keyPrefix: newPrefix(),
+      expirationSeconds: 60,
+    });
+    try {
+      const kept = request(1);
+      await store.createRequest(kept);
+      // Hung: the connection stays open and nothing answers. Without a command timeout these never end.
+      process.kill(own.pid, "SIGSTOP");
+      const hung = await Promise.allSettled([store.getRequest(kept.requestUid), store.ping()]);
+      process.kill(own.pid, "SIGCONT");
+      for (const outcome of hung) {
+        assert.equal(outcome.status, "rejected");
+        assert.equal(
+          ((outcome as PromiseRejectedResult).reason as { code?: string }).code,
+          "STORE_UNAVAILABLE",
+        );
+      }
+      await store.ping();
+
+      await own.kill();
+      const refused = request(1);
+      await assert.rejects(store.createRequest(refused), { code: "STORE_UNAVAILABLE" });
+      await assert.rejects(store.updateStatus(kept.functions[0]!.functionUid, { status: "running" }), {
+        code: "STORE_UNAVAILABLE",
+      });
+      await assert.rejects(store.getRequest(kept.requestUid), { code: "STORE_UNAVAILABLE" });
+      await assert.rejects(store.ping(), { code: "STORE_UNAVAILABLE" });
+
+      await own.restart();
+      await eventually(() => store.ping());
+      // A publish answered 503 must not be recorded after all once the server is back.
+      assert.equal(await store.getRequest(refused.requestUid), undefined);
+      assert.equal((await store.getFunction(kept.functions[0]!.functionUid))?.status, "pending");
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  },
+);

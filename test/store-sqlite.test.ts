@@ -1,11 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { after } from "node:test";
-import { SqliteStore } from "../src/store/index.js";
+import type { GitfaasError } from "../src/errors/index.js";
+import { STORE_RETRY_AFTER_SECONDS, SqliteStore } from "../src/store/index.js";
+import { mountSmallDisk } from "./support/tmpfs.js";
 import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
 
 const dir = await mkdtemp(join(tmpdir(), "gitfaas-sqlite-"));
@@ -134,4 +136,72 @@ test("sqlite: writes after close are refused, not left waiting", async () => {
   await assert.rejects(
     store.recordApply(newFunctionUid(requestUid), { error: false, code: null, message: "applied" }),
   );
+});
+
+/** What every refusal of a store fault looks like to a caller. */
+function assertUnavailable(outcome: PromiseSettledResult<unknown>): void {
+  assert.equal(outcome.status, "rejected");
+  const reason = (outcome as PromiseRejectedResult).reason as GitfaasError;
+  assert.equal(reason.code, "STORE_UNAVAILABLE", String(reason));
+  assert.equal(reason.details?.retryAfterSeconds, STORE_RETRY_AFTER_SECONDS);
+}
+
+test("sqlite: on a full disk writes and the readiness probe are refused as STORE_UNAVAILABLE, nothing is half-written, and all works again once space is freed", async (t) => {
+  const disk = await mountSmallDisk("1m");
+  if (typeof disk === "string") return t.skip(disk);
+  const store = new SqliteStore({ file: join(disk.dir, "store.db"), expirationSeconds: 60 });
+  try {
+    const kept = newRequestUid();
+    const keptFunction = newFunctionUid(kept);
+    await store.createRequest(oneFunctionRequest(kept, keptFunction));
+    await store.ping();
+
+    await disk.fill();
+    const refused = newRequestUid();
+    const refusedRequest = oneFunctionRequest(refused, newFunctionUid(refused));
+    // In one turn, so in one commit (the group-commit path): each is refused, none is half-kept.
+    const outcomes = await Promise.allSettled([
+      store.createRequest(refusedRequest),
+      store.updateStatus(keptFunction, { status: "running", attempts: 1, startedAt: new Date() }),
+      store.ping(),
+    ]);
+    outcomes.forEach(assertUnavailable);
+    // One at a time too: the probe alone must find the disk full.
+    assertUnavailable((await Promise.allSettled([store.ping()]))[0]!);
+    // Reads still answer, and show nothing of the refused writes.
+    assert.equal(await store.getRequest(refused), undefined);
+    assert.equal((await store.getFunction(keptFunction))?.status, "pending");
+
+    await disk.free();
+    await store.ping();
+    await store.createRequest(refusedRequest);
+    await store.updateStatus(keptFunction, { status: "running", attempts: 1 });
+    assert.equal((await store.getFunction(keptFunction))?.status, "running");
+    assert.ok(await store.getRequest(refused));
+  } finally {
+    await store.close();
+    await disk.unmount();
+  }
+});
+
+test("sqlite: store.db and its log are the owner's only, whatever the umask", async () => {
+  const file = join(dir, "private", "store.db");
+  const umask = process.umask(0);
+  let store: SqliteStore;
+  try {
+    store = new SqliteStore({ file, expirationSeconds: 60 });
+  } finally {
+    process.umask(umask);
+  }
+  try {
+    const requestUid = newRequestUid();
+    await store.createRequest(oneFunctionRequest(requestUid, newFunctionUid(requestUid)));
+    assert.equal((await stat(join(dir, "private"))).mode & 0o777, 0o700);
+    const files = (await readdir(join(dir, "private"))).sort();
+    assert.deepEqual(files, ["store.db", "store.db-wal"]);
+    for (const name of files)
+      assert.equal((await stat(join(dir, "private", name))).mode & 0o777, 0o600, name);
+  } finally {
+    await store.close();
+  }
 });

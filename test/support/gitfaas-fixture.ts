@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { startGitfaas, type RunningGitfaas } from "../../src/app.js";
-import { silentLogger } from "../../src/logging/index.js";
+import { silentLogger, type Logger } from "../../src/logging/index.js";
 import { parseSettings } from "../../src/settings/index.js";
 
 export async function writeTree(root: string, files: Readonly<Record<string, string>>): Promise<void> {
@@ -19,7 +19,7 @@ export async function tempDir(prefix: string): Promise<string> {
 /** Starts a real gitfaas (HTTP, store, local runtime) on a free loopback port. */
 export async function startServer(
   flags: Record<string, string>,
-  options: { dataDir?: string; env?: Record<string, string> } = {},
+  options: { dataDir?: string; env?: Record<string, string>; logger?: Logger } = {},
 ): Promise<RunningGitfaas & { dataDir: string; cleanup: () => Promise<void> }> {
   const dataDir = options.dataDir ?? (await tempDir("data"));
   const settings = parseSettings(
@@ -29,7 +29,7 @@ export async function startServer(
   const running = await startGitfaas(
     settings,
     { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
-    silentLogger(),
+    options.logger ?? silentLogger(),
   );
   return {
     ...running,

@@ -15,6 +15,15 @@ export interface RedisServer {
   readonly password: string;
   readonly pid: number;
   stop(): Promise<void>;
+  /** Stops the server as an outage would, keeping its folder (and, if persistent, its data). */
+  kill(): Promise<void>;
+  /** Starts it again after `kill`, on the same port. */
+  restart(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Keeps data across `kill` and `restart` (an append-only file, flushed at shutdown). */
+  readonly persistent?: boolean;
 }
 
 async function answersPing(url: string, password: string): Promise<boolean> {
@@ -30,11 +39,25 @@ async function answersPing(url: string, password: string): Promise<boolean> {
   }
 }
 
+async function launch(config: string, url: string, password: string) {
+  const child: ChildProcess = spawn(REDIS_SERVER, [config], { stdio: ["ignore", "ignore", "inherit"] });
+  const exited = once(child, "exit");
+  let ready = false;
+  for (let i = 0; i < 100 && child.exitCode === null; i++) {
+    if (await answersPing(url, password)) {
+      ready = true;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { child, exited, ready };
+}
+
 /**
  * A throwaway redis-server (Debian's package) on a free loopback port: no persistence, its own
  * temporary folder, a random password. The password is in a config file, not argv.
  */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), "gitfaas-redis-"));
   const password = randomBytes(18).toString("base64url");
   for (let attempt = 0; ; attempt++) {
@@ -47,7 +70,7 @@ export async function startRedisServer(): Promise<RedisServer> {
         "bind 127.0.0.1",
         `dir ${dir}`,
         'save ""',
-        "appendonly no",
+        `appendonly ${options.persistent ? "yes" : "no"}`,
         `requirepass ${password}`,
         "daemonize no",
         "loglevel warning",
@@ -55,28 +78,31 @@ export async function startRedisServer(): Promise<RedisServer> {
       ].join("\n"),
       { mode: 0o600 },
     );
-    const child: ChildProcess = spawn(REDIS_SERVER, [config], { stdio: ["ignore", "ignore", "inherit"] });
-    const exited = once(child, "exit");
     const url = `redis://127.0.0.1:${port}`;
-    let ready = false;
-    for (let i = 0; i < 100 && child.exitCode === null; i++) {
-      if (await answersPing(url, password)) {
-        ready = true;
-        break;
+    let { child, exited, ready } = await launch(config, url, password);
+    const kill = async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await exited;
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    };
     if (ready && child.pid !== undefined) {
       return {
         url,
         password,
-        pid: child.pid,
+        // The running process's, also after a restart.
+        get pid() {
+          return child.pid ?? 0;
+        },
         stop: async () => {
-          if (child.exitCode === null) {
-            child.kill("SIGTERM");
-            await exited;
-          }
+          await kill();
           await rm(dir, { recursive: true, force: true });
+        },
+        kill,
+        restart: async () => {
+          await kill();
+          ({ child, exited, ready } = await launch(config, url, password));
+          if (!ready) throw new Error("redis-server did not start again");
         },
       };
     }

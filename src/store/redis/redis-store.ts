@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
-import { GitfaasError } from "../../errors/index.js";
+import { GitfaasError, isGitfaasError } from "../../errors/index.js";
+import { storeUnavailable } from "../errors.js";
 import type {
   ApplyResult,
   FunctionRecord,
@@ -34,12 +35,39 @@ export interface RedisStoreOptions {
   /** Prepended to every key and channel, so several deployments (or tests) can share one Redis. */
   readonly keyPrefix?: string;
   readonly expirationSeconds: number;
+  /** How long a command may take before the store is reported unavailable; default 2 s. */
+  readonly commandTimeoutMs?: number;
   /** Connection trouble after start-up (the client reconnects by itself). */
   readonly onConnectionError?: (error: Error, connection: "commands" | "subscriber") => void;
 }
 
 /** Expired requests deleted per script call, so one purge never blocks Redis for long. */
 const PURGE_BATCH = 500;
+
+/** The readiness probe's key outlives a few probes, then goes by itself. */
+const HEARTBEAT_TTL_MS = 60_000;
+
+/** How long a command may take by default before the store is reported unavailable. */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 2_000;
+
+/** Replies that say Redis cannot take writes now, as opposed to a refused command (a bug). */
+const UNAVAILABLE_REPLY =
+  /^(OOM|READONLY|MISCONF|LOADING|MASTERDOWN|NOREPLICAS|BUSY|NOAUTH|WRONGPASS|CLUSTERDOWN|TRYAGAIN)\b/;
+
+/**
+ * Our faults for Redis's. Anything but a reply is the connection's (closed, timed out, not
+ * writeable): the store is unavailable. A transaction refused as a whole (EXECABORT) says why in the
+ * errors of the commands it queued.
+ */
+function translated(error: unknown): unknown {
+  if (isGitfaasError(error) || !(error instanceof Error)) return error;
+  if (error.name !== "ReplyError") return storeUnavailable("redis does not answer", error);
+  const previous = (error as { previousErrors?: Error[] }).previousErrors ?? [];
+  const refusals = [error, ...previous].map((reason) => reason.message);
+  if (refusals.some((message) => UNAVAILABLE_REPLY.test(message)))
+    return storeUnavailable("redis refuses writes", error);
+  return error;
+}
 
 type Reply = Buffer | null | Reply[];
 type Fields<T extends readonly string[]> = Record<T[number], Buffer | null>;
@@ -163,8 +191,13 @@ export class RedisStore implements Store {
         password: options.password,
         lazyConnect: true,
         connectionName: `gitfaas-${role}`,
-        // A command waits through a short outage, not forever: /readyz and callers get an error instead.
-        maxRetriesPerRequest: 2,
+        // A command fails within a bounded time, never hangs: callers get STORE_UNAVAILABLE, /readyz 503.
+        commandTimeout: options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+        maxRetriesPerRequest: 1,
+        // A command refused while disconnected must not run later all the same (a publish answered 503
+        // would be recorded after all): fail at once rather than queue, and never send it again.
+        // The subscriber keeps its queue: a subscription made late is harmless.
+        ...(role === "commands" ? { enableOfflineQueue: false, autoResendUnfulfilledCommands: false } : {}),
       });
       client.on("error", (error: Error) => {
         if (started) options.onConnectionError?.(error, role);
@@ -197,165 +230,189 @@ export class RedisStore implements Store {
   }
 
   async createRequest(request: NewRequest): Promise<void> {
-    const createdAt = request.createdAt.getTime();
-    const expiresAt = createdAt + this.expirationMs;
-    const requestKey = this.key("request", request.requestUid);
-    const functionsKey = `${requestKey}:functions`;
-    const unfinished = this.key("unfinished");
-    const tx = this.commands.multi();
-    tx.hset(requestKey, {
-      topic: request.topic,
-      revision: request.revision,
-      contentType: request.contentType,
-      payload: request.payload,
-      createdAt: String(createdAt),
-      expiresAt: String(expiresAt),
-    });
-    tx.pexpireat(requestKey, expiresAt);
-    if (request.functions.length > 0) {
-      tx.rpush(functionsKey, ...request.functions.map((fn) => fn.functionUid));
-      tx.pexpireat(functionsKey, expiresAt);
-    }
-    request.functions.forEach((fn, index) => {
-      const functionKey = this.key("function", fn.functionUid);
-      tx.hset(functionKey, {
-        requestUid: request.requestUid,
-        index: String(index),
-        path: fn.path,
-        status: "pending",
-        attempts: "0",
-        ...(fn.pendingLaunch === undefined ? {} : { queued: "1", launch: fn.pendingLaunch }),
+    return this.guarded(async () => {
+      const createdAt = request.createdAt.getTime();
+      const expiresAt = createdAt + this.expirationMs;
+      const requestKey = this.key("request", request.requestUid);
+      const functionsKey = `${requestKey}:functions`;
+      const unfinished = this.key("unfinished");
+      const tx = this.commands.multi();
+      tx.hset(requestKey, {
+        topic: request.topic,
+        revision: request.revision,
+        contentType: request.contentType,
+        payload: request.payload,
+        createdAt: String(createdAt),
+        expiresAt: String(expiresAt),
       });
-      tx.pexpireat(functionKey, expiresAt);
-      tx.zadd(unfinished, createdAt, fn.functionUid);
+      tx.pexpireat(requestKey, expiresAt);
+      if (request.functions.length > 0) {
+        tx.rpush(functionsKey, ...request.functions.map((fn) => fn.functionUid));
+        tx.pexpireat(functionsKey, expiresAt);
+      }
+      request.functions.forEach((fn, index) => {
+        const functionKey = this.key("function", fn.functionUid);
+        tx.hset(functionKey, {
+          requestUid: request.requestUid,
+          index: String(index),
+          path: fn.path,
+          status: "pending",
+          attempts: "0",
+          ...(fn.pendingLaunch === undefined ? {} : { queued: "1", launch: fn.pendingLaunch }),
+        });
+        tx.pexpireat(functionKey, expiresAt);
+        tx.zadd(unfinished, createdAt, fn.functionUid);
+      });
+      tx.zadd(this.key("expiries"), expiresAt, request.requestUid);
+      const results = await tx.exec();
+      const failed = results?.find(([error]) => error !== null)?.[0];
+      if (failed) throw failed;
+      if (!results) throw new Error("redis store: the request was not recorded (transaction discarded)");
     });
-    tx.zadd(this.key("expiries"), expiresAt, request.requestUid);
-    const results = await tx.exec();
-    const failed = results?.find(([error]) => error !== null)?.[0];
-    if (failed) throw failed;
-    if (!results) throw new Error("redis store: the request was not recorded (transaction discarded)");
   }
 
   async claimLaunch(functionUid: string): Promise<string | undefined> {
-    const key = this.key("function", functionUid);
-    // MULTI runs both at once: of two replicas claiming, only the first reads the launch.
-    const results = await this.commands.multi().hget(key, "launch").hdel(key, "launch", "queued").exec();
-    const launch = results?.[0]?.[1];
-    return typeof launch === "string" ? launch : undefined;
+    return this.guarded(async () => {
+      const key = this.key("function", functionUid);
+      // MULTI runs both at once: of two replicas claiming, only the first reads the launch.
+      const results = await this.commands.multi().hget(key, "launch").hdel(key, "launch", "queued").exec();
+      const launch = results?.[0]?.[1];
+      return typeof launch === "string" ? launch : undefined;
+    });
   }
 
   async recordApply(functionUid: string, result: ApplyResult): Promise<void> {
-    await RECORD_APPLY.run(
-      this.commands,
-      [this.key("function", functionUid), this.key("unfinished")],
-      [
-        functionUid,
-        result.error ? "1" : "0",
-        optional(result.code),
-        result.message,
-        String(Date.now()),
-        this.channelPrefix,
-      ],
-    );
+    return this.guarded(async () => {
+      await RECORD_APPLY.run(
+        this.commands,
+        [this.key("function", functionUid), this.key("unfinished")],
+        [
+          functionUid,
+          result.error ? "1" : "0",
+          optional(result.code),
+          result.message,
+          String(Date.now()),
+          this.channelPrefix,
+        ],
+      );
+    });
   }
 
   async updateStatus(functionUid: string, change: StatusChange): Promise<void> {
-    await UPDATE_STATUS.run(
-      this.commands,
-      [this.key("function", functionUid), this.key("unfinished")],
-      [
-        functionUid,
-        change.status,
-        optional(change.attempts),
-        optional(change.startedAt?.getTime()),
-        optional(change.finishedAt?.getTime()),
-        optional(change.reason),
-        this.channelPrefix,
-      ],
-    );
+    return this.guarded(async () => {
+      await UPDATE_STATUS.run(
+        this.commands,
+        [this.key("function", functionUid), this.key("unfinished")],
+        [
+          functionUid,
+          change.status,
+          optional(change.attempts),
+          optional(change.startedAt?.getTime()),
+          optional(change.finishedAt?.getTime()),
+          optional(change.reason),
+          this.channelPrefix,
+        ],
+      );
+    });
   }
 
   async putResponse(functionUid: string, response: StoredResponse): Promise<void> {
-    const stored = await PUT_RESPONSE.run(
-      this.commands,
-      [this.key("function", functionUid), this.key("expiries")],
-      [
-        response.body,
-        response.contentType,
-        String(response.at.getTime()),
-        String(Date.now()),
-        String(this.expirationMs),
-        this.prefix,
-        this.channelPrefix,
-      ],
-    );
-    if (stored !== 1)
-      throw new GitfaasError("FUNCTION_NOT_FOUND", `no function '${functionUid}' is waiting for a response`);
+    return this.guarded(async () => {
+      const stored = await PUT_RESPONSE.run(
+        this.commands,
+        [this.key("function", functionUid), this.key("expiries")],
+        [
+          response.body,
+          response.contentType,
+          String(response.at.getTime()),
+          String(Date.now()),
+          String(this.expirationMs),
+          this.prefix,
+          this.channelPrefix,
+        ],
+      );
+      if (stored !== 1)
+        throw new GitfaasError(
+          "FUNCTION_NOT_FOUND",
+          `no function '${functionUid}' is waiting for a response`,
+        );
+    });
   }
 
   async getRequest(requestUid: string): Promise<RequestRecord | undefined> {
-    const requestKey = this.key("request", requestUid);
-    const reply = (await READ_REQUEST.run(
-      this.commands,
-      [requestKey, `${requestKey}:functions`],
-      [this.prefix],
-    )) as Reply;
-    if (!Array.isArray(reply)) return undefined;
-    const [headReply, uids, functions] = reply;
-    const head = fieldsOf(REQUEST_HEAD_FIELDS, headReply ?? null);
-    if (!isLive(head)) return undefined;
-    const topic = text(head.topic) ?? "";
-    const records: FunctionRecord[] = [];
-    (Array.isArray(uids) ? uids : []).forEach((uid, i) => {
-      const fields = Array.isArray(functions) ? functions[i] : undefined;
-      // A function hash missing its request UID was never written or is gone: skip it.
-      if (!Buffer.isBuffer(uid) || !Array.isArray(fields) || fields[0] === null) return;
-      records.push(toFunctionRecord(uid.toString("utf8"), topic, fields));
+    return this.guarded(async () => {
+      const requestKey = this.key("request", requestUid);
+      const reply = (await READ_REQUEST.run(
+        this.commands,
+        [requestKey, `${requestKey}:functions`],
+        [this.prefix],
+      )) as Reply;
+      if (!Array.isArray(reply)) return undefined;
+      const [headReply, uids, functions] = reply;
+      const head = fieldsOf(REQUEST_HEAD_FIELDS, headReply ?? null);
+      if (!isLive(head)) return undefined;
+      const topic = text(head.topic) ?? "";
+      const records: FunctionRecord[] = [];
+      (Array.isArray(uids) ? uids : []).forEach((uid, i) => {
+        const fields = Array.isArray(functions) ? functions[i] : undefined;
+        // A function hash missing its request UID was never written or is gone: skip it.
+        if (!Buffer.isBuffer(uid) || !Array.isArray(fields) || fields[0] === null) return;
+        records.push(toFunctionRecord(uid.toString("utf8"), topic, fields));
+      });
+      return {
+        requestUid,
+        topic,
+        revision: text(head.revision) ?? "",
+        contentType: text(head.contentType) ?? "",
+        createdAt: date(head.createdAt) ?? new Date(0),
+        expiresAt: date(head.expiresAt) ?? new Date(0),
+        functions: records,
+      };
     });
-    return {
-      requestUid,
-      topic,
-      revision: text(head.revision) ?? "",
-      contentType: text(head.contentType) ?? "",
-      createdAt: date(head.createdAt) ?? new Date(0),
-      expiresAt: date(head.expiresAt) ?? new Date(0),
-      functions: records,
-    };
   }
 
   async getFunction(functionUid: string): Promise<FunctionRecord | undefined> {
-    const reply = (await READ_FUNCTION.run(this.commands, [], [this.prefix, functionUid])) as Reply;
-    const found = fromFunctionReply(reply);
-    if (!found) return undefined;
-    const { createdAt: _createdAt, ...record } = found;
-    return record;
+    return this.guarded(async () => {
+      const reply = (await READ_FUNCTION.run(this.commands, [], [this.prefix, functionUid])) as Reply;
+      const found = fromFunctionReply(reply);
+      if (!found) return undefined;
+      const { createdAt: _createdAt, ...record } = found;
+      return record;
+    });
   }
 
   async getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined> {
-    const reply = (await READ_PAYLOAD.run(
-      this.commands,
-      [this.key("function", functionUid)],
-      [this.prefix],
-    )) as Reply;
-    if (!Array.isArray(reply)) return undefined;
-    const [payload, contentType, expiresAt] = reply;
-    if (!Buffer.isBuffer(payload) || (int(Buffer.isBuffer(expiresAt) ? expiresAt : null) ?? 0) <= Date.now())
-      return undefined;
-    return { body: payload, contentType: text(Buffer.isBuffer(contentType) ? contentType : null) ?? "" };
+    return this.guarded(async () => {
+      const reply = (await READ_PAYLOAD.run(
+        this.commands,
+        [this.key("function", functionUid)],
+        [this.prefix],
+      )) as Reply;
+      if (!Array.isArray(reply)) return undefined;
+      const [payload, contentType, expiresAt] = reply;
+      if (
+        !Buffer.isBuffer(payload) ||
+        (int(Buffer.isBuffer(expiresAt) ? expiresAt : null) ?? 0) <= Date.now()
+      )
+        return undefined;
+      return { body: payload, contentType: text(Buffer.isBuffer(contentType) ? contentType : null) ?? "" };
+    });
   }
 
   async listUnfinished(): Promise<FunctionRecord[]> {
-    const reply = (await LIST_UNFINISHED.run(
-      this.commands,
-      [this.key("unfinished")],
-      [this.prefix],
-    )) as Reply;
-    const now = Date.now();
-    const found = (Array.isArray(reply) ? reply : [])
-      .map((item) => fromFunctionReply(item, now))
-      .filter((fn) => fn !== undefined)
-      .sort((a, b) => a.createdAt - b.createdAt || a.index - b.index);
-    return found.map(({ createdAt: _createdAt, ...record }) => record);
+    return this.guarded(async () => {
+      const reply = (await LIST_UNFINISHED.run(
+        this.commands,
+        [this.key("unfinished")],
+        [this.prefix],
+      )) as Reply;
+      const now = Date.now();
+      const found = (Array.isArray(reply) ? reply : [])
+        .map((item) => fromFunctionReply(item, now))
+        .filter((fn) => fn !== undefined)
+        .sort((a, b) => a.createdAt - b.createdAt || a.index - b.index);
+      return found.map(({ createdAt: _createdAt, ...record }) => record);
+    });
   }
 
   watchRequest(requestUid: string, listener: () => void): () => void {
@@ -381,24 +438,43 @@ export class RedisStore implements Store {
   }
 
   async purgeExpired(now: Date = new Date()): Promise<number> {
-    let purged = 0;
-    for (;;) {
-      const batch = Number(
-        await PURGE_EXPIRED.run(
-          this.commands,
-          [this.key("expiries"), this.key("unfinished")],
-          [String(now.getTime()), this.prefix, String(PURGE_BATCH)],
-        ),
-      );
-      purged += batch;
-      if (batch < PURGE_BATCH) break;
-    }
-    await SWEEP_UNFINISHED.run(this.commands, [this.key("unfinished")], [this.prefix]);
-    return purged;
+    return this.guarded(async () => {
+      let purged = 0;
+      for (;;) {
+        const batch = Number(
+          await PURGE_EXPIRED.run(
+            this.commands,
+            [this.key("expiries"), this.key("unfinished")],
+            [String(now.getTime()), this.prefix, String(PURGE_BATCH)],
+          ),
+        );
+        purged += batch;
+        if (batch < PURGE_BATCH) break;
+      }
+      await SWEEP_UNFINISHED.run(this.commands, [this.key("unfinished")], [this.prefix]);
+      return purged;
+    });
   }
 
+  /**
+   * Ready means a write is taken (Redis answers PING while refusing writes: out of memory, a replica,
+   * a failed snapshot), so the probe writes a key that expires by itself; and the subscriber answers.
+   */
   async ping(): Promise<void> {
-    await Promise.all([this.commands.ping(), this.subscriber.ping()]);
+    return this.guarded(async () => {
+      await Promise.all([
+        this.commands.set(this.key("heartbeat"), String(Date.now()), "PX", HEARTBEAT_TTL_MS),
+        this.subscriber.ping(),
+      ]);
+    });
+  }
+
+  private async guarded<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw translated(error);
+    }
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { EventEmitter } from "node:events";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { GitfaasError } from "../../errors/index.js";
+import { GitfaasError, isGitfaasError } from "../../errors/index.js";
 import { requestUidOf } from "../../ids/index.js";
 import {
   FINISHED_STATUSES,
@@ -15,6 +15,8 @@ import {
   type Store,
   type StoredResponse,
 } from "../port.js";
+import { storeUnavailable } from "../errors.js";
+import { ensurePrivateFile, tighten } from "../private-files.js";
 
 const STATUS_RANK: Record<FunctionStatus, number> = { pending: 0, running: 1, succeeded: 2, failed: 2 };
 
@@ -49,6 +51,10 @@ CREATE TABLE IF NOT EXISTS functions (
 );
 CREATE INDEX IF NOT EXISTS functions_request ON functions (request_uid, idx);
 CREATE INDEX IF NOT EXISTS functions_unfinished ON functions (status) WHERE status IN ('pending', 'running');
+CREATE TABLE IF NOT EXISTS heartbeat (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  at INTEGER NOT NULL
+);
 `;
 
 interface FunctionRow {
@@ -130,6 +136,42 @@ interface QueuedWrite {
   readonly reject: (error: unknown) => void;
 }
 
+/**
+ * SQLite's result codes for a file that cannot be written or read now (a full disk, a failing or
+ * read-only one, a lock held elsewhere), as opposed to a refused statement (a constraint, a bug).
+ */
+const UNAVAILABLE_CODES = [
+  ["SQLITE_FULL", "the disk is full"],
+  ["SQLITE_IOERR", "the disk failed a read or write"],
+  ["SQLITE_READONLY", "the file is read-only"],
+  ["SQLITE_CANTOPEN", "the file cannot be opened"],
+  ["SQLITE_BUSY", "the file is locked"],
+  ["SQLITE_NOMEM", "out of memory"],
+] as const;
+
+/**
+ * The file holds payloads and answers: it and its log are the owner's only, whatever the umask. A
+ * folder made here is 0700; an existing one is left as it is (it may be any folder; the data dir is
+ * closed where gitfaas starts). A log left by a crash keeps its mode when reopened: closed too.
+ */
+function keepPrivate(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  ensurePrivateFile(file);
+  for (const suffix of ["-wal", "-shm", "-journal"]) tighten(file + suffix);
+}
+
+/** Our faults for SQLite's: a store fault becomes STORE_UNAVAILABLE, anything else is kept as thrown. */
+function translated(error: unknown, open: boolean): unknown {
+  if (isGitfaasError(error)) return error;
+  const code = (error as { code?: unknown }).code;
+  const known =
+    typeof code === "string" ? UNAVAILABLE_CODES.find(([prefix]) => code.startsWith(prefix)) : undefined;
+  if (known) return storeUnavailable(known[1], error);
+  // better-sqlite3 refuses every call on a closed database with a TypeError.
+  if (!open) return storeUnavailable("the store is closed", error);
+  return error;
+}
+
 type Outcome =
   { readonly done: true; readonly value: unknown } | { readonly done: false; readonly error: unknown };
 
@@ -150,7 +192,7 @@ export class SqliteStore implements Store {
   private changedRequests = new Set<string>();
 
   constructor(options: SqliteStoreOptions) {
-    if (options.file !== ":memory:") mkdirSync(dirname(options.file), { recursive: true });
+    if (options.file !== ":memory:") keepPrivate(options.file);
     this.db = new Database(options.file);
     try {
       // A gitfaas being replaced may hold the file a few seconds more.
@@ -232,12 +274,13 @@ export class SqliteStore implements Store {
         // Nothing more can be undone: the batch is refused all the same.
       }
       this.changedRequests.clear();
-      for (const write of batch) write.reject(error);
+      const refusal = translated(error, this.db.open);
+      for (const write of batch) write.reject(refusal);
       return;
     }
     for (const [write, outcome] of settled) {
       if (outcome.done) write.resolve(outcome.value);
-      else write.reject(outcome.error);
+      else write.reject(translated(outcome.error, this.db.open));
     }
     const changed = this.changedRequests;
     this.changedRequests = new Set();
@@ -261,14 +304,14 @@ export class SqliteStore implements Store {
 
   async createRequest(request: NewRequest): Promise<void> {
     const created = request.createdAt.getTime();
-    const insertRequest = this.statement(
-      `INSERT INTO requests (request_uid, topic, revision, payload, content_type, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const insertFunction = this.statement(
-      "INSERT INTO functions (function_uid, request_uid, idx, path, status, launch) VALUES (?, ?, ?, ?, 'pending', ?)",
-    );
     return this.write(() => {
+      const insertRequest = this.statement(
+        `INSERT INTO requests (request_uid, topic, revision, payload, content_type, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const insertFunction = this.statement(
+        "INSERT INTO functions (function_uid, request_uid, idx, path, status, launch) VALUES (?, ?, ?, ?, 'pending', ?)",
+      );
       insertRequest.run(
         request.requestUid,
         request.topic,
@@ -374,8 +417,21 @@ export class SqliteStore implements Store {
     this.notify(owner.request_uid);
   }
 
-  async getRequest(requestUid: string): Promise<RequestRecord | undefined> {
+  /** Reads first commit what is queued, so they see every write issued before them. */
+  private read<T>(work: () => T): Promise<T> {
     this.commitQueued();
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(translated(error, this.db.open));
+    }
+  }
+
+  async getRequest(requestUid: string): Promise<RequestRecord | undefined> {
+    return this.read(() => this.requestRead(requestUid));
+  }
+
+  private requestRead(requestUid: string): RequestRecord | undefined {
     const request = this.statement(
       "SELECT request_uid, topic, revision, content_type, created_at, expires_at FROM requests WHERE request_uid = ? AND expires_at > ?",
     ).get(requestUid, Date.now()) as RequestRow | undefined;
@@ -396,30 +452,33 @@ export class SqliteStore implements Store {
   }
 
   async getFunction(functionUid: string): Promise<FunctionRecord | undefined> {
-    this.commitQueued();
-    const row = this.statement(
-      `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
-         WHERE f.function_uid = ? AND r.expires_at > ?`,
-    ).get(functionUid, Date.now()) as FunctionRow | undefined;
-    return row ? toFunctionRecord(row) : undefined;
+    return this.read(() => {
+      const row = this.statement(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+           WHERE f.function_uid = ? AND r.expires_at > ?`,
+      ).get(functionUid, Date.now()) as FunctionRow | undefined;
+      return row ? toFunctionRecord(row) : undefined;
+    });
   }
 
   async getPayload(functionUid: string): Promise<{ body: Buffer; contentType: string } | undefined> {
-    this.commitQueued();
-    const row = this.statement(
-      `SELECT r.payload, r.content_type FROM functions f JOIN requests r ON r.request_uid = f.request_uid
-         WHERE f.function_uid = ? AND r.expires_at > ?`,
-    ).get(functionUid, Date.now()) as { payload: Buffer; content_type: string } | undefined;
-    return row ? { body: row.payload, contentType: row.content_type } : undefined;
+    return this.read(() => {
+      const row = this.statement(
+        `SELECT r.payload, r.content_type FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+           WHERE f.function_uid = ? AND r.expires_at > ?`,
+      ).get(functionUid, Date.now()) as { payload: Buffer; content_type: string } | undefined;
+      return row ? { body: row.payload, contentType: row.content_type } : undefined;
+    });
   }
 
   async listUnfinished(): Promise<FunctionRecord[]> {
-    this.commitQueued();
-    const rows = this.statement(
-      `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
-         WHERE f.status IN ('pending', 'running') AND r.expires_at > ? ORDER BY r.created_at, f.idx`,
-    ).all(Date.now()) as FunctionRow[];
-    return rows.map(toFunctionRecord);
+    return this.read(() => {
+      const rows = this.statement(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+           WHERE f.status IN ('pending', 'running') AND r.expires_at > ? ORDER BY r.created_at, f.idx`,
+      ).all(Date.now()) as FunctionRow[];
+      return rows.map(toFunctionRecord);
+    });
   }
 
   watchRequest(requestUid: string, listener: () => void): () => void {
@@ -433,8 +492,17 @@ export class SqliteStore implements Store {
     );
   }
 
+  /**
+   * A read answers on a full disk: ready means a write can be committed, so the probe commits one (a
+   * single row, one page). A write rolled back would not do: in WAL mode nothing reaches the disk
+   * before the commit. It joins the writes of its turn, as any other.
+   */
   async ping(): Promise<void> {
-    this.statement("SELECT 1").get();
+    await this.write(() =>
+      this.statement(
+        "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+      ).run(Date.now()),
+    );
   }
 
   async close(): Promise<void> {
