@@ -69,6 +69,8 @@ after(async () => {
 
 const bearer = (token: string | undefined): Record<string, string> =>
   token ? { authorization: `Bearer ${token}` } : {};
+const readAs = (path: string, token: string) =>
+  http(server.url, "GET", path, undefined, undefined, bearer(token));
 
 /** Resolves once every function of the request has finished (woken by the store, not by a timer). */
 async function untilFinished(store: Store, requestUid: string): Promise<void> {
@@ -110,14 +112,7 @@ test("auth matrix, built from the registered routes: each scope grants its route
   assert.equal(published.status, 202, published.text);
   const requestUid = published.json.requestUid as string;
   const functionUid = (published.json.applies as { functionUid: string }[])[0]!.functionUid;
-  await http(
-    server.url,
-    "GET",
-    `/response/${requestUid}?wait=20`,
-    undefined,
-    undefined,
-    bearer(TOKENS.publish),
-  );
+  await readAs(`/response/${requestUid}?wait=20`, TOKENS.publish);
   const samples = { topic: "echo", requestUid, functionUid, index: "0" };
 
   const routes = server.routes.list();
@@ -201,49 +196,21 @@ test("a read token sees no function UIDs (the capability to answer); a finished 
   const requestUid = published.json.requestUid as string;
   const functionUid = (published.json.applies as { functionUid: string }[])[0]!.functionUid;
   await untilFinished(server.store, requestUid);
-  const asPublisher = await http(
-    server.url,
-    "GET",
-    `/response/${requestUid}`,
-    undefined,
-    undefined,
-    bearer(TOKENS.both),
-  );
-  const asReader = await http(
-    server.url,
-    "GET",
-    `/response/${requestUid}`,
-    undefined,
-    undefined,
-    bearer(TOKENS.read),
-  );
+  const asPublisher = await readAs(`/response/${requestUid}`, TOKENS.both);
+  const asReader = await readAs(`/response/${requestUid}`, TOKENS.read);
   const publisherView = (asPublisher.json.functions as { functionUid: string | null; status: string }[])[0]!;
   assert.equal(publisherView.functionUid, functionUid);
   assert.equal(publisherView.status, "succeeded");
   assert.ok(!asReader.text.includes(functionUid.slice(0, 38)), asReader.text);
   assert.equal((asReader.json.functions as { functionUid: string | null }[])[0]!.functionUid, null);
   // The reader still reaches the output, by request and place.
-  const logs = await http(
-    server.url,
-    "GET",
-    `/logs/${requestUid}/0`,
-    undefined,
-    undefined,
-    bearer(TOKENS.read),
-  );
+  const logs = await readAs(`/logs/${requestUid}/0`, TOKENS.read);
   assert.equal(logs.status, 200, logs.text);
 
   const overwrite = await http(server.url, "POST", `/response/${functionUid}`, "forged", "text/plain");
   assert.equal(overwrite.status, 409, overwrite.text);
   assert.equal(overwrite.json.code, "ANSWER_FINAL");
-  const after = await http(
-    server.url,
-    "GET",
-    `/response/${requestUid}`,
-    undefined,
-    undefined,
-    bearer(TOKENS.read),
-  );
+  const after = await readAs(`/response/${requestUid}`, TOKENS.read);
   assert.equal(Buffer.from((after.json.responses as string[])[0]!, "base64").toString(), '"first"');
 });
 
