@@ -327,15 +327,28 @@ test("a fresh name already taken falls back to server-side apply of the existing
   assert.ok(managers.includes("gitfaas/Update") && managers.includes("gitfaas/Apply"), managers.join(", "));
 });
 
-test("a Deployment applied twice is updated in place by server-side apply", async () => {
+test("a Deployment is updated in place by server-side apply: an identical re-publish changes nothing, a changed value rolls it out once", async () => {
+  const generation = async () => {
+    const list = await apps.listNamespacedDeployment({ namespace });
+    assert.equal(list.items.length, 1);
+    return list.items[0]!;
+  };
   const first = await publish(gitfaas, "deployment", "?replicas=1");
   assert.equal(first.error, false, JSON.stringify(first.applies));
-  const second = await publish(gitfaas, "deployment", "?replicas=3");
-  assert.equal(second.error, false, JSON.stringify(second.applies));
-  const list = await apps.listNamespacedDeployment({ namespace });
-  assert.equal(list.items.length, 1);
-  assert.equal(list.items[0]!.spec?.replicas, 3);
-  const managers = (list.items[0]!.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
+  const again = await publish(gitfaas, "deployment", "?replicas=1");
+  assert.equal(again.error, false, JSON.stringify(again.applies));
+  // Per-publish labels stay on the Deployment's own metadata: its template, and so its pods, are as written.
+  const unchanged = await generation();
+  assert.equal(unchanged.metadata?.generation, 1);
+  assert.equal(unchanged.metadata?.labels?.["gitfaas.dev/request-uid"], again.requestUid);
+  assert.deepEqual(unchanged.spec?.template.metadata?.labels, { app: "web" });
+
+  const changed = await publish(gitfaas, "deployment", "?replicas=3");
+  assert.equal(changed.error, false, JSON.stringify(changed.applies));
+  const rolled = await generation();
+  assert.equal(rolled.spec?.replicas, 3);
+  assert.equal(rolled.metadata?.generation, 2);
+  const managers = (rolled.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
   assert.ok(managers.includes("gitfaas/Apply"), managers.join(", "));
 });
 

@@ -556,44 +556,29 @@ describe("addTracking", () => {
     assert.deepEqual(job!.metadata.labels, { app: "mine", "gitfaas.dev/topic": "forged" }, "input untouched");
   });
 
-  it("labels a Deployment's pod template, creating its metadata", () => {
-    const [tracked] = addTracking(
-      [
-        {
-          apiVersion: "apps/v1",
-          kind: "Deployment",
-          metadata: { name: "d" },
-          spec: { template: { spec: {} } },
-        },
-      ],
-      tracking,
-    );
-    assert.deepEqual(
-      (tracked!.spec as { template: { metadata: { labels: unknown } } }).template.metadata.labels,
-      expectedLabels,
-    );
-  });
-
-  it("labels a CronJob, its job template and the job's pod template", () => {
-    const [tracked] = addTracking(
-      [
-        {
-          apiVersion: "batch/v1",
-          kind: "CronJob",
-          metadata: { name: "c" },
-          spec: { schedule: "* * * * *", jobTemplate: { spec: { template: { spec: {} } } } },
-        },
-      ],
-      tracking,
-    );
-    const jobTemplate = (
-      tracked!.spec as {
-        jobTemplate: { metadata: { labels: unknown }; spec: { template: { metadata: { labels: unknown } } } };
-      }
-    ).jobTemplate;
-    assert.deepEqual(tracked!.metadata.labels, expectedLabels);
-    assert.deepEqual(jobTemplate.metadata.labels, expectedLabels);
-    assert.deepEqual(jobTemplate.spec.template.metadata.labels, expectedLabels);
+  it("labels long-lived workloads on their own metadata only: nothing per publish inside a template", () => {
+    const podTemplate = { metadata: { labels: { app: "web" } }, spec: {} };
+    const workloads = [
+      { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" }, spec: { template: podTemplate } },
+      {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: { name: "s" },
+        spec: { template: podTemplate },
+      },
+      { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "ds" }, spec: { template: podTemplate } },
+      { apiVersion: "apps/v1", kind: "ReplicaSet", metadata: { name: "r" }, spec: { template: podTemplate } },
+      {
+        apiVersion: "batch/v1",
+        kind: "CronJob",
+        metadata: { name: "c" },
+        spec: { schedule: "* * * * *", jobTemplate: { spec: { template: podTemplate } } },
+      },
+    ];
+    for (const tracked of addTracking(workloads, tracking)) {
+      assert.deepEqual(tracked.metadata.labels, expectedLabels, tracked.kind);
+      assert.deepEqual(tracked.spec, workloads.find((w) => w.kind === tracked.kind)!.spec, tracked.kind);
+    }
   });
 
   it("replaces a topic that is not a valid label value by a short digest, keeping it whole in the annotation", () => {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { isPlainObject, templatesOf, type KubeObject, type PlainObject } from "./kube.js";
+import { isPlainObject, kindIn, templatesOf, type KubeObject, type PlainObject } from "./kube.js";
 
 /** Label and annotation keys gitfaas puts on everything it applies, so objects can be traced to a request. */
 export const TRACKING = {
@@ -28,8 +28,17 @@ export function topicLabelValue(topic: string): string {
 }
 
 /**
- * Copies of `objects` labelled and annotated with the request, function and topic, on the object and
- * on its pod templates (so pods can be selected too). Ours win over user labels with the same key.
+ * Kinds that run once per publish: their pods are the function's run, so the pod template carries
+ * the publish's labels too (the runtime follows those pods). Anything else is long-lived (Deployment,
+ * StatefulSet, DaemonSet, ReplicaSet, CronJob…): a per-publish label inside its template would roll it
+ * out at every publish, even with identical values, which `kubectl apply` of the original never did.
+ */
+const RUN_ONCE_KINDS: readonly string[] = ["Job", "Pod"];
+
+/**
+ * Copies of `objects` labelled and annotated with the request, function and topic, on the object and,
+ * for kinds that run once, on its pod templates (so pods can be selected too). Ours win over user
+ * labels with the same key.
  */
 export function addTracking(objects: KubeObject[], tracking: Tracking): KubeObject[] {
   const labels = {
@@ -44,6 +53,7 @@ export function addTracking(objects: KubeObject[], tracking: Tracking): KubeObje
   return objects.map((object) => {
     const copy = structuredClone(object);
     mark(copy, labels, annotations);
+    if (!kindIn(copy.kind, RUN_ONCE_KINDS)) return copy;
     for (const template of templatesOf(copy)) mark(template, labels, annotations);
     return copy;
   });
