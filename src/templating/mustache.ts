@@ -62,6 +62,12 @@ function standsAlone(source: string, start: number, end: number): boolean {
   return /^[ \t]*$/.test(source.slice(lineStart, start)) && /^[ \t\r]*$/.test(source.slice(end, lineEnd));
 }
 
+function newlinesIn(text: string, from: number, to: number): number {
+  let count = 0;
+  for (let at = text.indexOf("\n", from); at !== -1 && at < to; at = text.indexOf("\n", at + 1)) count++;
+  return count;
+}
+
 /** Builds the normalised text, keeping track of which source line each of its lines comes from. */
 class Output {
   text = "";
@@ -69,9 +75,9 @@ class Output {
   private sourceLine = 1;
 
   copy(chunk: string): void {
-    for (const char of chunk) {
-      this.text += char;
-      if (char === "\n") this.lines.push(++this.sourceLine);
+    this.text += chunk;
+    for (let at = chunk.indexOf("\n"); at !== -1; at = chunk.indexOf("\n", at + 1)) {
+      this.lines.push(++this.sourceLine);
     }
   }
 
@@ -92,10 +98,14 @@ export function normaliseMustache(source: string): NormalisedSource {
   const out = new Output();
   const problems: MustacheProblem[] = [];
   let last = 0;
+  let line = 1;
+  let counted = 0;
   for (const match of source.matchAll(TAG)) {
     const start = match.index;
     let end = start + match[0].length;
-    const line = source.slice(0, start).split("\n").length;
+    // Counted on from the previous tag: counting from the start each time is quadratic in a large manifest.
+    line += newlinesIn(source, counted, start);
+    counted = start;
     const [whole, comment, triple, sigil = "", content = ""] = match;
     if (comment !== undefined) {
       // Mustache drops a comment standing on lines of its own with those lines (a block scalar keeps no blank).
