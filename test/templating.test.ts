@@ -701,6 +701,7 @@ describe("the original's Mustache forms", () => {
       '  tripleQuoted: "{{{ x }}}"',
       "  amp: {{& x}}",
       "  ampInText: pre-{{&x}}-post",
+      "  ampBlank: {{ & x }}",
       "  n: {{{n}}}",
     ]);
     const compiled = compileManifest(source, "m.yaml");
@@ -711,6 +712,7 @@ describe("the original's Mustache forms", () => {
       tripleQuoted: 'a"b&c<d>',
       amp: 'a"b&c<d>',
       ampInText: 'pre-a"b&c<d>-post',
+      ampBlank: 'a"b&c<d>',
       n: 2,
     });
     assert.deepEqual(inspectManifest(source, "m.yaml").warnings, []);
@@ -730,7 +732,7 @@ describe("the original's Mustache forms", () => {
       "apiVersion: v1",
       "kind: ConfigMap",
       "metadata:",
-      "  name: m{{! inline }}",
+      "  name: m{{! inline }}{{ ! blanks first }}",
       "  {{! spans",
       "      two lines }}",
       "data:",
@@ -763,6 +765,7 @@ describe("the original's Mustache forms", () => {
       ["  a: {{a.b}}", /dotted name \{\{a\.b\}\}.*write \{\{a_b\}\} and pass a_b=/],
       ["  a: {{{a.b}}}", /dotted name \{\{a\.b\}\}/],
       ["  a: {{& a.b}}", /dotted name \{\{a\.b\}\}/],
+      ["  a: {{ #flag }}on{{ /flag }}", /section \{\{#flag\}\}/],
     ];
     for (const [line, reason] of cases) {
       const source = configMap(["  before: 1", line]);

@@ -18,9 +18,12 @@ export interface NormalisedSource {
   readonly problems: readonly MustacheProblem[];
 }
 
-/** A comment (may span lines), a triple-brace tag, or a double-brace tag with its optional sigil. */
+/**
+ * A comment (may span lines), a triple-brace tag, or a double-brace tag with its optional sigil. Blanks may
+ * come before a sigil: `{{ #x }}` is taken for the section it most likely is, not for a name.
+ */
 const TAG =
-  /\{\{!([\s\S]*?)\}\}|\{\{\{[ \t]*([^{}\n]*?)[ \t]*\}\}\}|\{\{([#^/>=&])?[ \t]*([^{}\n]*?)[ \t]*\}\}/g;
+  /\{\{[ \t]*!([\s\S]*?)\}\}|\{\{\{[ \t]*([^{}\n]*?)[ \t]*\}\}\}|\{\{[ \t]*([#^/>=&])?[ \t]*([^{}\n]*?)[ \t]*\}\}/g;
 
 /** What gitfaas fills: one name, as in the placeholder pattern the compiler uses. */
 const NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
