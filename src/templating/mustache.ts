@@ -13,7 +13,7 @@ export interface MustacheProblem {
 export interface NormalisedSource {
   /** The source with comments removed and `{{{x}}}` / `{{& x}}` written as `{{x}}`. */
   readonly text: string;
-  /** The source's line for each line of `text` (index 0 unused): comments on lines of their own remove them. */
+  /** The source's line for a line of `text`: comments standing on lines of their own remove those lines. */
   readonly originalLine: (textLine: number) => number;
   readonly problems: readonly MustacheProblem[];
 }
@@ -96,7 +96,7 @@ class Output {
   }
 }
 
-/** Reads the original's Mustache forms; see the module comment. Never changes the number of lines it reports. */
+/** Reads the original's Mustache forms; see the module comment. Problems carry the source's lines. */
 export function normaliseMustache(source: string): NormalisedSource {
   const out = new Output();
   const problems: MustacheProblem[] = [];
