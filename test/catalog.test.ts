@@ -281,3 +281,68 @@ describe("lintCatalog", () => {
     assert.equal(problems[0]!.line, 1);
   });
 });
+
+describe("manifests written for the original's Mustache", () => {
+  const head = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\ndata:\n";
+
+  it("refuses sections, partials, set-delimiters and dotted names at sync and at lint, with file:line", async () => {
+    const refused = `${head}  a: "{{#on}}yes{{/on}}"\n  b: {{> other}}\n  c: {{=<% %>=}}\n  d: {{req.id}}\n`;
+    const root = await repo({
+      "config.json": config([{ name: "t", configs: ["jobs/old.yaml"] }]),
+      "jobs/old.yaml": refused,
+    });
+    const error = await refusal(root);
+    assert.equal(error.code, "MANIFEST_INVALID");
+    assert.match(error.message, /^jobs\/old\.yaml:6: Mustache section \{\{#on\}\}/);
+    const problems = await lintCatalog(root, "config.json");
+    assert.deepEqual(
+      problems.map((problem) => [`${problem.file}:${problem.line}`, problem.warning]),
+      [
+        ["jobs/old.yaml:6", undefined],
+        ["jobs/old.yaml:6", undefined],
+        ["jobs/old.yaml:7", undefined],
+        ["jobs/old.yaml:8", undefined],
+        ["jobs/old.yaml:9", undefined],
+      ],
+    );
+    assert.match(problems[2]!.message, /partial.*config\.json/);
+    assert.match(problems[4]!.message, /write \{\{req_id\}\}/);
+  });
+
+  it("serves {{{x}}}, {{& x}}, {{! comments }} and a List; a leftover {{ is a lint warning, never a refusal", async () => {
+    const source = `{{! migrated }}\n${head}  a: {{{x}}}\n  b: {{& x}}\n  c: "{{ x y }}"\n---\napiVersion: v1\nkind: List\nitems:\n  - ${job("a").replaceAll("\n", "\n    ").trimEnd()}\n  - ${job("b").replaceAll("\n", "\n    ").trimEnd()}\n`;
+    const root = await repo({
+      "config.json": config([{ name: "t", configs: ["m.yaml"] }]),
+      "m.yaml": source,
+    });
+    const catalog = await loadCatalog(root, "config.json");
+    const [manifest] = catalog.topics.get("t")!.manifests;
+    assert.deepEqual(
+      manifest!.documents.map((document) => document.kind),
+      ["ConfigMap", "Job", "Job"],
+    );
+    const [configMap, jobA, jobB] = renderManifest(manifest!, { x: "&<", RANDOM: "r", PAYLOAD: "p" });
+    assert.deepEqual(configMap!.data, { a: "&<", b: "&<", c: "{{ x y }}" });
+    assert.deepEqual([jobA!.metadata.name, jobB!.metadata.name], ["a-r", "b-r"]);
+    assert.deepEqual(await lintCatalog(root, "config.json"), [
+      {
+        file: "m.yaml",
+        line: lineOf(source, "c: "),
+        message:
+          '"{{ x y }}" is not a placeholder gitfaas fills (those are {{name}}: letters, digits, _ and -) and stays in the value as written',
+        warning: true,
+      },
+    ]);
+  });
+
+  it("refuses a List inside a List at sync, naming the item's line", async () => {
+    const source = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: List\n    items: []\n";
+    const root = await repo({
+      "config.json": config([{ name: "t", configs: ["l.yaml"] }]),
+      "l.yaml": source,
+    });
+    const error = await refusal(root);
+    assert.equal(error.code, "MANIFEST_INVALID");
+    assert.match(error.message, /^l\.yaml:4: a List inside a List is not supported/);
+  });
+});

@@ -42,6 +42,27 @@ test("lint: problems are printed as file:line and exit non-zero", async () => {
   assert.match(banned.stderr, /bad\.yaml:\d+:.*ClusterRole/);
 });
 
+test("lint: a leftover {{ is a warning on stderr with exit 0; a refused Mustache form is a problem with exit 1", async () => {
+  const repo = await tempDir("lint-warn");
+  after(() => rm(repo, { recursive: true, force: true }));
+  const head = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n";
+  await writeTree(repo, {
+    "config.json": '{"topics": [{ "name": "a", "configs": ["m.yaml"] }]}',
+    "m.yaml": `${head}  a: "{{ not a name }}"\n`,
+  });
+  const warned = gitfaas(["lint", repo]);
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, /^m\.yaml:6: warning: "\{\{ not a name \}\}" is not a placeholder/m);
+  assert.match(warned.stdout, /ok: 1 topics, 1 manifests, 1 warning\(s\)/);
+
+  await writeTree(repo, { "m.yaml": `${head}  a: "{{ not a name }}"\n  b: "{{#on}}x{{/on}}"\n` });
+  const refused = gitfaas(["lint", repo]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^m\.yaml:7: Mustache section \{\{#on\}\}/m);
+  assert.match(refused.stderr, /^m\.yaml:6: warning: /m);
+  assert.doesNotMatch(refused.stdout, /ok:/);
+});
+
 test("--help describes every command", () => {
   for (const command of [[], ["serve"], ["publish"], ["responses"], ["lint"], ["logs"]]) {
     const result = gitfaas([...command, "--help"]);

@@ -8,6 +8,7 @@ import {
   checkSizeLimits,
   compileManifest,
   enforcePolicy,
+  inspectManifest,
   lintManifest,
   lintPolicy,
   missingValues,
@@ -208,11 +209,11 @@ describe("placeholders", () => {
 
   it("accepts blanks inside the braces", () => {
     const compiled = compileManifest(
-      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a-{{ A }}-{{B }}-{{\tC}}\ndata:\n  d: {{ D.x-y_z }}\n",
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a-{{ A }}-{{B }}-{{\tC}}\ndata:\n  d: {{ D-x_y }}\n",
       "m.yaml",
     );
-    assert.deepEqual([...compiled.placeholders].sort(), ["A", "B", "C", "D.x-y_z"]);
-    const [object] = renderManifest(compiled, { A: "1", B: "2", C: "3", "D.x-y_z": "4" });
+    assert.deepEqual([...compiled.placeholders].sort(), ["A", "B", "C", "D-x_y"]);
+    const [object] = renderManifest(compiled, { A: "1", B: "2", C: "3", "D-x_y": "4" });
     assert.equal(object!.metadata.name, "a-1-2-3");
     assert.deepEqual(object!.data, { d: 4 });
   });
@@ -325,11 +326,11 @@ describe("compileManifest refuses", () => {
     refusedAt("# nothing\n", 1, /no Kubernetes object/);
   });
 
-  it("a List, whose items would escape policy", () => {
+  it("top-level items outside a List, whose members would escape policy", () => {
     refusedAt(
-      "apiVersion: v1\nkind: List\nmetadata:\n  name: l\nitems:\n  - apiVersion: v1\n    kind: Secret\n",
+      "apiVersion: v1\nkind: SecretList\nmetadata:\n  name: l\nitems:\n  - apiVersion: v1\n    kind: Secret\n",
       6,
-      /items/,
+      /items.*kind: List/,
     );
   });
 
@@ -672,5 +673,204 @@ describe("checkSizeLimits", () => {
         assert.match(error.message, /\{\{PAYLOAD_URL\}\}/);
       }),
     );
+  });
+});
+
+describe("the original's Mustache forms", () => {
+  const configMap = (data: string[]): string =>
+    ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: m", "data:", ...data].join("\n") + "\n";
+
+  it("renders {{{x}}} and {{& x}} as {{x}}: the same value, unescaped, with the same natural type", () => {
+    const source = configMap([
+      "  triple: {{{x}}}",
+      '  tripleQuoted: "{{{ x }}}"',
+      "  amp: {{& x}}",
+      "  ampInText: pre-{{&x}}-post",
+      "  ampBlank: {{ & x }}",
+      "  n: {{{n}}}",
+    ]);
+    const compiled = compileManifest(source, "m.yaml");
+    assert.deepEqual([...compiled.placeholders].sort(), ["n", "x"]);
+    const [object] = renderManifest(compiled, { x: 'a"b&c<d>', n: "2" });
+    assert.deepEqual(object!.data, {
+      triple: 'a"b&c<d>',
+      tripleQuoted: 'a"b&c<d>',
+      amp: 'a"b&c<d>',
+      ampInText: 'pre-a"b&c<d>-post',
+      ampBlank: 'a"b&c<d>',
+      n: 2,
+    });
+    assert.deepEqual(inspectManifest(source, "m.yaml").warnings, []);
+  });
+
+  it("keeps the unescaped forms out of keys, kind and apiVersion, as {{x}} is", () => {
+    assert.match(lintManifest(configMap(["  {{{k}}}: v"]), "m.yaml")[0]!.message, /key/);
+    assert.match(
+      lintManifest("apiVersion: v1\nkind: {{& k}}\nmetadata:\n  name: a\n", "m.yaml")[0]!.message,
+      /kind/,
+    );
+  });
+
+  it("drops {{! comments }}: inside a value, and on lines of their own with those lines", () => {
+    const source = [
+      "{{! a job the original ran }}",
+      "apiVersion: v1",
+      "kind: ConfigMap",
+      "metadata:",
+      "  name: m{{! inline }}{{ ! blanks first }}",
+      "  {{! spans",
+      "      two lines }}",
+      "data:",
+      "  script: |",
+      "    echo a",
+      "    {{! not a blank line once rendered }}",
+      "    echo b",
+      "  k: {{! a comment in a key }}v",
+    ].join("\n");
+    const [object] = render(source, {});
+    assert.equal(object!.metadata.name, "m");
+    assert.deepEqual(object!.data, { script: "echo a\necho b\n", k: "v" });
+  });
+
+  it("reports the line as written after comments that removed lines", () => {
+    const source =
+      "{{! one }}\n{{! two\n three }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n";
+    assert.deepEqual(
+      lintManifest(source, "m.yaml").map((problem) => problem.line),
+      [8],
+    );
+  });
+
+  it("refuses sections, partials, set-delimiters and dotted names, with the line and what to write instead", () => {
+    const cases: [string, RegExp][] = [
+      ["  a: {{#flag}}on{{/flag}}", /section \{\{#flag\}\}.*values, never the shape.*own manifest/],
+      ["  a: {{^flag}}off{{/flag}}", /section \{\{\^flag\}\}/],
+      ["  a: {{> other}}", /partial \{\{> ?other\}\}.*configs in config\.json/],
+      ["  a: {{=<% %>=}}", /delimiters.*write placeholders as \{\{name\}\}/],
+      ["  a: {{a.b}}", /dotted name \{\{a\.b\}\}.*write \{\{a_b\}\} and pass a_b=/],
+      ["  a: {{{a.b}}}", /dotted name \{\{a\.b\}\}/],
+      ["  a: {{& a.b}}", /dotted name \{\{a\.b\}\}/],
+      ["  a: {{ #flag }}on{{ /flag }}", /section \{\{#flag\}\}/],
+    ];
+    for (const [line, reason] of cases) {
+      const source = configMap(["  before: 1", line]);
+      const problems = lintManifest(source, "dir/m.yaml");
+      assert.ok(problems.length > 0, line);
+      assert.equal(problems[0]!.line, 7, line);
+      assert.match(problems[0]!.message, reason);
+      assert.throws(
+        () => compileManifest(source, "dir/m.yaml"),
+        rejectsWith("MANIFEST_INVALID", (error) => assert.ok(error.message.startsWith("dir/m.yaml:7: "))),
+      );
+    }
+  });
+
+  it("warns, naming it, about a leftover {{ that stays in a rendered value, and renders it as written", () => {
+    const source = configMap(["  a: '{{ not a name }}'", '  b: "x-{{y}}-{{z"', "  c: plain"]);
+    const inspected = inspectManifest(source, "m.yaml");
+    assert.ok("manifest" in inspected, "a warning does not refuse the manifest");
+    assert.deepEqual(
+      inspected.warnings.map((warning) => warning.line),
+      [6, 7],
+    );
+    assert.match(inspected.warnings[0]!.message, /"\{\{ not a name \}\}" is not a placeholder/);
+    assert.match(inspected.warnings[1]!.message, /"\{\{z" is not a placeholder/);
+    const [object] = renderManifest(inspected.manifest, { y: "Y" });
+    assert.deepEqual(object!.data, { a: "{{ not a name }}", b: "x-Y-{{z", c: "plain" });
+  });
+});
+
+describe("kind: List", () => {
+  const list = [
+    "apiVersion: v1",
+    "kind: List",
+    "metadata:",
+    "  resourceVersion: ''",
+    "items:",
+    "  - apiVersion: batch/v1",
+    "    kind: Job",
+    "    metadata:",
+    "      name: a-{{RANDOM}}",
+    "    spec:",
+    "      template:",
+    "        spec:",
+    "          containers:",
+    "            - name: c",
+    "              env:",
+    "                - name: X",
+    "                  value: {{{x}}}",
+    "  - apiVersion: v1",
+    "    kind: ConfigMap",
+    "    metadata:",
+    "      name: fixed",
+    "      namespace: '{{NS}}'",
+    "    data:",
+    "      x: {{x}}",
+  ].join("\n");
+
+  it("makes each item an object of its own, in order, with its own lines; the List itself is not applied", () => {
+    const compiled = compileManifest(list, "l.yaml");
+    assert.deepEqual(
+      compiled.documents.map((document) => [document.kind, document.line, document.kindLine]),
+      [
+        ["Job", 6, 7],
+        ["ConfigMap", 18, 19],
+      ],
+    );
+    assert.deepEqual(
+      compiled.documents.map((document) => document.namePlaceholders),
+      [["RANDOM"], []],
+    );
+    assert.deepEqual(compiled.documents[1]!.namespace, { type: "templated", line: 22 });
+    const objects = renderManifest(compiled, { RANDOM: "r", x: "v", NS: "faas" });
+    assert.deepEqual(
+      objects.map((object) => [object.kind, object.metadata.name, object.metadata.namespace]),
+      [
+        ["Job", "a-r", undefined],
+        ["ConfigMap", "fixed", "faas"],
+      ],
+    );
+  });
+
+  it("checks policy and adds tracking labels per item", () => {
+    const policy: Policy = { bannedKinds: ["ConfigMap"], namespace: "faas", scope: "namespaced" };
+    const compiled = compileManifest(list, "l.yaml");
+    assert.deepEqual(lintPolicy(compiled, policy), ["l.yaml:19: kind ConfigMap is banned by policy"]);
+    const objects = renderManifest(compiled, { RANDOM: "r", x: "v", NS: "other" });
+    assert.throws(
+      () => enforcePolicy(objects, policy, "l.yaml"),
+      rejectsWith("BANNED_KIND", (error) => assert.match(error.message, /ConfigMap fixed/)),
+    );
+    assert.throws(
+      () => enforcePolicy(objects, { ...policy, bannedKinds: [] }, "l.yaml"),
+      rejectsWith("NAMESPACE_FORBIDDEN", (error) => assert.match(error.message, /ConfigMap fixed.*"other"/)),
+    );
+    const requestUid = "r-0b0c5a2e-8a1c-4f3e-9d2b-1234567890ab";
+    const functionUid = `f-6f1d2c3b-4a5e-4f60-8a7b-0c9d8e7f6a5b-${requestUid}`;
+    const tracked = addTracking(enforcePolicy(objects.slice(0, 1), policy, "l.yaml"), {
+      requestUid,
+      functionUid,
+      topic: "t",
+    });
+    const job = tracked[0]!;
+    assert.equal(job.metadata.labels?.[TRACKING.requestUid], requestUid);
+    assert.equal(job.metadata.namespace, "faas");
+    const template = (job.spec as { template: { metadata: { labels: Record<string, string> } } }).template;
+    assert.equal(template.metadata.labels[TRACKING.requestUid], requestUid);
+  });
+
+  it("refuses a List inside a List, an item with items, items that are not a sequence, with lines", () => {
+    const head = "apiVersion: v1\nkind: List\nitems:\n";
+    const nested = `${head}  - apiVersion: v1\n    kind: List\n    items: []\n`;
+    assert.deepEqual(lintManifest(nested, "l.yaml"), [
+      { line: 4, message: "a List inside a List is not supported: move its items into this List's items" },
+    ]);
+    const withItems = `${head}  - apiVersion: v1\n    kind: PodList\n    metadata: {name: p}\n    items: []\n`;
+    assert.match(lintManifest(withItems, "l.yaml")[0]!.message, /List inside a List/);
+    assert.match(
+      lintManifest("apiVersion: v1\nkind: List\nitems: {}\n", "l.yaml")[0]!.message,
+      /needs `items`/,
+    );
+    assert.match(lintManifest(`${head}  - just text\n`, "l.yaml")[0]!.message, /item must be a mapping/);
   });
 });

@@ -1,6 +1,6 @@
 import { LineCounter, isNode, parseDocument } from "yaml";
 import { GitfaasError, type ErrorCode } from "../errors/index.js";
-import { compileManifest, lintManifest, type CompiledManifest } from "../templating/index.js";
+import { inspectManifest, type CompiledManifest } from "../templating/index.js";
 import { normaliseRepoPath, readRepoFile } from "./paths.js";
 
 export interface Topic {
@@ -18,6 +18,8 @@ export interface LintProblem {
   file: string;
   line?: number;
   message: string;
+  /** Present on what does not refuse the revision but is most likely a mistake (a leftover `{{`). */
+  warning?: true;
 }
 
 type Problem = LintProblem & { code: ErrorCode };
@@ -39,12 +41,16 @@ export async function loadCatalog(root: string, configPath: string): Promise<Cat
   return catalog;
 }
 
-/** Every problem of the catalog and its manifests, in the order the config lists them. */
+/**
+ * Every problem of the catalog and its manifests, in the order the config lists them, then the warnings
+ * (marked `warning: true`) in that order.
+ */
 export async function lintCatalog(root: string, configPath: string): Promise<LintProblem[]> {
-  const { problems } = await inspect(root, configPath);
-  return problems.map(({ file, line, message }) =>
+  const { problems, warnings } = await inspect(root, configPath);
+  const found = problems.map(({ file, line, message }) =>
     line === undefined ? { file, message } : { file, line, message },
   );
+  return [...found, ...warnings];
 }
 
 export function formatProblem(problem: LintProblem): string {
@@ -56,20 +62,27 @@ export function formatProblem(problem: LintProblem): string {
 type ManifestOutcome =
   { manifest: CompiledManifest } | { refused: { code: ErrorCode; reason: string } } | { invalid: true };
 
-async function inspect(root: string, configPath: string): Promise<{ catalog: Catalog; problems: Problem[] }> {
+interface Inspection {
+  catalog: Catalog;
+  problems: Problem[];
+  warnings: LintProblem[];
+}
+
+async function inspect(root: string, configPath: string): Promise<Inspection> {
   const problems: Problem[] = [];
+  const warnings: LintProblem[] = [];
   const topics = new Map<string, Topic>();
   const normalised = normaliseRepoPath(configPath);
   if (!("path" in normalised)) {
     problems.push({ code: normalised.code, file: configPath, message: normalised.reason });
-    return { catalog: { topics, configPath }, problems };
+    return { catalog: { topics, configPath }, problems, warnings };
   }
   const file = normalised.path;
   const catalog: Catalog = { topics, configPath: file };
   const read = await readRepoFile(root, file);
   if (!("text" in read)) {
     problems.push({ code: read.code, file, message: read.reason });
-    return { catalog, problems };
+    return { catalog, problems, warnings };
   }
   const text = read.text.replace(/^\uFEFF/, "");
   let config: unknown;
@@ -83,7 +96,7 @@ async function inspect(root: string, configPath: string): Promise<{ catalog: Cat
       line: jsonErrorLine(text, message),
       message: `invalid JSON: ${message}`,
     });
-    return { catalog, problems };
+    return { catalog, problems, warnings };
   }
   const lineAt = locator(text);
   const invalid = (location: readonly (string | number)[], message: string): void => {
@@ -97,7 +110,7 @@ async function inspect(root: string, configPath: string): Promise<{ catalog: Cat
     !Array.isArray((config as { topics?: unknown }).topics)
   ) {
     invalid(["topics"], 'expected {"topics": [{"name": "...", "configs": ["path.yaml"]}]}');
-    return { catalog, problems };
+    return { catalog, problems, warnings };
   }
   const manifests = new Map<string, ManifestOutcome>();
   const names = new Set<string>();
@@ -133,7 +146,7 @@ async function inspect(root: string, configPath: string): Promise<{ catalog: Cat
         valid = false;
         continue;
       }
-      const outcome = await manifestAt(root, written, manifests, problems);
+      const outcome = await manifestAt(root, written, manifests, { problems, warnings });
       if ("manifest" in outcome) {
         compiled.push(outcome.manifest);
         continue;
@@ -151,7 +164,7 @@ async function inspect(root: string, configPath: string): Promise<{ catalog: Cat
     if (valid && typeof name === "string")
       topics.set(name, Object.freeze({ name, manifests: Object.freeze(compiled) }));
   }
-  return { catalog, problems };
+  return { catalog, problems, warnings };
 }
 
 /** Reads and compiles a manifest once, however many topics list it; its own problems are reported once. */
@@ -159,7 +172,7 @@ async function manifestAt(
   root: string,
   written: string,
   cache: Map<string, ManifestOutcome>,
-  problems: Problem[],
+  found: Pick<Inspection, "problems" | "warnings">,
 ): Promise<ManifestOutcome> {
   const normalised = normaliseRepoPath(written);
   if (!("path" in normalised)) return { refused: { code: normalised.code, reason: normalised.reason } };
@@ -170,14 +183,17 @@ async function manifestAt(
   if (!("text" in read)) {
     outcome = { refused: { code: read.code, reason: read.reason } };
   } else {
-    const manifestProblems = lintManifest(read.text, normalised.path);
-    if (manifestProblems.length > 0) {
-      for (const { line, message } of manifestProblems) {
-        problems.push({ code: "MANIFEST_INVALID", file: normalised.path, line, message });
+    const inspected = inspectManifest(read.text, normalised.path);
+    for (const { line, message } of inspected.warnings) {
+      found.warnings.push({ file: normalised.path, line, message, warning: true });
+    }
+    if ("problems" in inspected) {
+      for (const { line, message } of inspected.problems) {
+        found.problems.push({ code: "MANIFEST_INVALID", file: normalised.path, line, message });
       }
       outcome = { invalid: true };
     } else {
-      outcome = { manifest: compileManifest(read.text, normalised.path) };
+      outcome = { manifest: inspected.manifest };
     }
   }
   cache.set(normalised.path, outcome);

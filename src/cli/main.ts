@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { startGitfaas } from "../app.js";
-import { lintCatalog, loadCatalog } from "../catalog/index.js";
+import { formatProblem, lintCatalog, loadCatalog } from "../catalog/index.js";
 import { describeError, isGitfaasError } from "../errors/index.js";
 import { createLogger } from "../logging/index.js";
 import { SERVE_SETTINGS, envName, parseSettings } from "../settings/index.js";
@@ -175,7 +175,9 @@ program
 
 program
   .command("lint [dir]")
-  .description("check a repository offline: config, every manifest, policy; prints file:line problems")
+  .description(
+    "check a repository offline: config, every manifest, policy; prints file:line problems (exit 1) and warnings (exit 0)",
+  )
   .option("--config-path <path>", "topics file inside the repository", "config.json")
   .option("--banned-kinds <kinds>", "space-separated kinds to refuse", DEFAULT_BANNED_KINDS.join(" "))
   .option("--namespace <name>", "gitfaas's namespace", "default")
@@ -186,11 +188,13 @@ program
       options: { configPath: string; bannedKinds: string; namespace: string; scope: string },
     ) => {
       const root = resolve(dir ?? ".");
-      const problems = (await lintCatalog(root, options.configPath)).map((problem) =>
-        problem.line === undefined
-          ? `${problem.file}: ${problem.message}`
-          : `${problem.file}:${problem.line}: ${problem.message}`,
-      );
+      const found = await lintCatalog(root, options.configPath);
+      // A warning names text that renders as written but looks like a mistake: shown, never a failure.
+      const warnings = found
+        .filter((problem) => problem.warning)
+        .map((problem) => formatProblem({ ...problem, message: `warning: ${problem.message}` }));
+      const problems = found.filter((problem) => !problem.warning).map(formatProblem);
+      let summary = "";
       if (problems.length === 0) {
         const catalog = await loadCatalog(root, options.configPath);
         const policy = {
@@ -206,13 +210,14 @@ program
             problems.push(...lintPolicy(manifest, policy));
           }
         }
-        if (problems.length === 0) {
-          print(`ok: ${catalog.topics.size} topics, ${seen.size} manifests`);
-          return;
-        }
+        summary = `ok: ${catalog.topics.size} topics, ${seen.size} manifests`;
       }
-      for (const problem of problems) process.stderr.write(`${problem}\n`);
-      process.exitCode = 1;
+      for (const line of [...problems, ...warnings]) process.stderr.write(`${line}\n`);
+      if (problems.length > 0) {
+        process.exitCode = 1;
+        return;
+      }
+      print(warnings.length === 0 ? summary : `${summary}, ${warnings.length} warning(s)`);
     },
   );
 

@@ -42,12 +42,23 @@ export interface PublishInput {
   readonly params: Readonly<Record<string, string>>;
 }
 
+/** One object a manifest became: a document, or an item of a `kind: List`. */
+export interface ReportedObject {
+  readonly kind: string;
+  /** As the runtime named it; for one queued with a generateName, that prefix followed by `*`. */
+  readonly name: string;
+  readonly namespace: string | null;
+}
+
+/** One per manifest (one function), as in the original; `objects` lists what it became, in apply order. */
 export interface ApplyReport {
   readonly error: boolean;
   readonly path: string;
   readonly message: string;
   readonly functionUid: string;
   readonly code: string | null;
+  /** Empty when nothing was applied: refused, or the runtime failed (its message names what was). */
+  readonly objects: readonly ReportedObject[];
 }
 
 export interface PublishReport {
@@ -270,6 +281,7 @@ export class Dispatcher {
               functionUid: item.functionUid,
               error: false,
               code: null,
+              objects: item.objects.map(toReported),
               message: `queued: topic '${topic.name}' is at its limit of running functions; it starts when one finishes`,
             },
       );
@@ -311,7 +323,7 @@ export class Dispatcher {
   ): Promise<ApplyReport> {
     const base = { path: item.path, functionUid: item.functionUid };
     if ("refused" in item) {
-      return { ...base, error: true, code: item.refused.code, message: item.refused.message };
+      return { ...base, error: true, code: item.refused.code, message: item.refused.message, objects: [] };
     }
     try {
       const outcome = await this.options.runtime.apply({
@@ -323,12 +335,18 @@ export class Dispatcher {
         freshNames: item.freshNames,
         revisionDir,
       });
-      return { ...base, error: false, code: null, message: outcome.message };
+      const objects = outcome.objects.map((object) => ({ ...object, namespace: object.namespace ?? null }));
+      return { ...base, error: false, code: null, message: outcome.message, objects };
     } catch (error) {
       const code = isGitfaasError(error) ? error.code : "RUNTIME_FAILED";
       if (!isGitfaasError(error))
         this.options.logger.error({ err: error, path: item.path }, "runtime apply failed");
-      return { ...base, error: true, code, message: describeError(error) };
+      return { ...base, error: true, code, message: describeError(error), objects: [] };
     }
   }
+}
+
+function toReported(object: KubeObject): ReportedObject {
+  const { name, generateName, namespace } = object.metadata;
+  return { kind: object.kind, name: name ?? `${generateName ?? ""}*`, namespace: namespace ?? null };
 }

@@ -2,6 +2,7 @@ export {
   BUILT_IN_VALUES,
   Dispatcher,
   type ApplyReport,
+  type ReportedObject,
   type DispatcherOptions,
   type PublishInput,
   type PublishReport,

@@ -14,10 +14,14 @@ import {
 } from "yaml";
 import { GitfaasError } from "../errors/index.js";
 import type { KubeObject } from "./kube.js";
+import { normaliseMustache } from "./mustache.js";
 import { naturalScalar } from "./natural.js";
 
-/** `{{NAME}}`, with optional blanks inside the braces. Never spans lines, so line numbers survive substitution. */
-const PLACEHOLDER = /\{\{[ \t]*([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*\}\}/g;
+/**
+ * `{{NAME}}`, with optional blanks inside the braces (the original's other forms are brought to this one by
+ * normaliseMustache). Never spans lines, so line numbers survive substitution.
+ */
+const PLACEHOLDER = /\{\{[ \t]*([A-Za-z_][A-Za-z0-9_-]*)[ \t]*\}\}/g;
 
 const STRING_TAG = "tag:yaml.org,2002:str";
 
@@ -68,21 +72,34 @@ export interface ManifestProblem {
 
 /** Compiles a manifest, or throws its first problem as MANIFEST_INVALID "<path>:<line>: <reason>". */
 export function compileManifest(source: string, path: string): CompiledManifest {
-  const { manifest, problems } = compile(source, path);
-  const first = problems[0];
-  if (first) {
-    throw new GitfaasError("MANIFEST_INVALID", `${path}:${first.line}: ${first.message}`, {
-      path,
-      line: first.line,
-      reason: first.message,
-    });
-  }
-  return manifest;
+  const inspected = inspectManifest(source, path);
+  if ("manifest" in inspected) return inspected.manifest;
+  const [first] = inspected.problems;
+  throw new GitfaasError("MANIFEST_INVALID", `${path}:${first.line}: ${first.message}`, {
+    path,
+    line: first.line,
+    reason: first.message,
+  });
 }
 
 /** Every problem of a manifest (empty when it compiles), for `gitfaas lint`. */
 export function lintManifest(source: string, path: string): ManifestProblem[] {
   return compile(source, path).problems;
+}
+
+/**
+ * The manifest compiled, or its problems; with the warnings either way: text that is left as written but
+ * looks like a placeholder that was meant to be filled (a leftover `{{`).
+ */
+export function inspectManifest(
+  source: string,
+  path: string,
+):
+  | { manifest: CompiledManifest; warnings: ManifestProblem[] }
+  | { problems: [ManifestProblem, ...ManifestProblem[]]; warnings: ManifestProblem[] } {
+  const { manifest, problems, warnings } = compile(source, path);
+  const [first, ...rest] = problems;
+  return first ? { problems: [first, ...rest], warnings } : { manifest, warnings };
 }
 
 /** The sorted names the manifest uses that `values` does not provide. */
@@ -202,18 +219,20 @@ class Sentinels {
 
 class Compiler {
   readonly problems: ManifestProblem[] = [];
+  readonly warnings: ManifestProblem[] = [];
   readonly used = new Set<string>();
   private nodes = 0;
 
   constructor(
     private readonly sentinels: Sentinels,
-    private readonly lines: LineCounter,
+    /** The line of the manifest as written for an offset in the text parsed. */
+    private readonly lineAt: (offset: number) => number,
     private readonly document: Document,
   ) {}
 
   lineOf(node: { range?: readonly number[] | null | undefined } | null | undefined): number {
     const offset = node?.range?.[0];
-    return offset === undefined ? 1 : this.lines.linePos(offset).line;
+    return offset === undefined ? 1 : this.lineAt(offset);
   }
 
   hasPlaceholder(text: string): boolean {
@@ -222,6 +241,18 @@ class Compiler {
 
   problem(line: number, message: string): void {
     this.problems.push({ line, message: this.sentinels.restore(message) });
+  }
+
+  /** Text left as written that looks like a placeholder: the author most likely meant it to be filled. */
+  private leftover(line: number, literal: string): void {
+    const at = literal.indexOf("{{");
+    if (at === -1) return;
+    const close = literal.indexOf("}}", at);
+    const shown = literal.slice(at, close === -1 ? at + 24 : close + 2);
+    this.warnings.push({
+      line,
+      message: `${JSON.stringify(shown)} is not a placeholder gitfaas fills (those are {{name}}: letters, digits, _ and -) and stays in the value as written`,
+    });
   }
 
   /** `path` is the chain of keys from the root (`[]` for a sequence item); it decides which values must stay strings. */
@@ -271,12 +302,18 @@ class Compiler {
       this.problem(line, `unsupported scalar of type ${typeof value}`);
       return { type: "literal", value: null };
     }
-    if (!this.sentinels.has(value)) return { type: "literal", value };
+    if (!this.sentinels.has(value)) {
+      this.leftover(line, value);
+      return { type: "literal", value };
+    }
     if (node.tag !== undefined && node.tag !== STRING_TAG) {
       this.problem(line, `a scalar with a placeholder cannot carry the tag ${node.tag}`);
     }
     const parts = this.sentinels.split(value);
-    for (const part of parts) if (typeof part !== "string") this.used.add(part.name);
+    for (const part of parts) {
+      if (typeof part === "string") this.leftover(line, part);
+      else this.used.add(part.name);
+    }
     const [only] = parts;
     if (
       parts.length === 1 &&
@@ -352,8 +389,15 @@ function mustBeString(path: readonly string[]): boolean {
   return third === "env" && second === "[]" && last === "value";
 }
 
-function compile(source: string, path: string): { manifest: CompiledManifest; problems: ManifestProblem[] } {
-  const sentinels = new Sentinels(source);
+interface Compiled {
+  manifest: CompiledManifest;
+  problems: ManifestProblem[];
+  warnings: ManifestProblem[];
+}
+
+function compile(source: string, path: string): Compiled {
+  const mustache = normaliseMustache(source);
+  const sentinels = new Sentinels(mustache.text);
   const lines = new LineCounter();
   const parsed = parseAllDocuments(sentinels.text, {
     lineCounter: lines,
@@ -363,42 +407,86 @@ function compile(source: string, path: string): { manifest: CompiledManifest; pr
     merge: false,
     version: "1.2",
   });
+  const lineAt = (offset: number): number => mustache.originalLine(lines.linePos(offset).line);
   const documents: CompiledDocument[] = [];
-  const problems: ManifestProblem[] = [];
+  const problems: ManifestProblem[] = [...mustache.problems];
+  const warnings: ManifestProblem[] = [];
   const used = new Set<string>();
   for (const document of Array.isArray(parsed) ? parsed : []) {
-    const compiler = new Compiler(sentinels, lines, document);
+    const compiler = new Compiler(sentinels, lineAt, document);
     for (const issue of [...document.errors, ...document.warnings]) {
       // yaml appends " at line N, column M:" and a code frame; the line is reported separately.
       const reason = issue.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? issue.code;
-      compiler.problem(issue.linePos?.[0].line ?? 1, reason);
+      compiler.problem(mustache.originalLine(issue.linePos?.[0].line ?? 1), reason);
     }
     if (document.errors.length > 0 || document.warnings.length > 0) {
       problems.push(...compiler.problems);
       continue;
     }
-    const compiled = compileDocument(compiler, document);
+    documents.push(...compileDocument(compiler, document));
     problems.push(...compiler.problems);
+    warnings.push(...compiler.warnings);
     for (const name of compiler.used) used.add(name);
-    if (compiled) documents.push(compiled);
   }
   if (documents.length === 0 && problems.length === 0) {
     problems.push({ line: 1, message: "no Kubernetes object in this manifest" });
   }
   problems.sort((a, b) => a.line - b.line);
-  return { manifest: { path, placeholders: used, documents }, problems };
+  return { manifest: { path, placeholders: used, documents }, problems, warnings };
 }
 
-function compileDocument(compiler: Compiler, document: Document): CompiledDocument | undefined {
+/** The objects of one YAML document: itself, or the items of a `kind: List` (as kubectl applies them). */
+function compileDocument(compiler: Compiler, document: Document): CompiledDocument[] {
   const contents = document.contents;
   // A bare `---` (or one at the end of a file) is an empty document, not an object.
   if (contents === null || (isScalar(contents) && contents.value === null && contents.source === ""))
-    return undefined;
+    return [];
   const line = compiler.lineOf(contents);
   if (!isMap(contents)) {
     compiler.problem(line, "a document must be a mapping (a Kubernetes object)");
-    return undefined;
+    return [];
   }
+  if (!isListKind(contents.get("kind", true))) {
+    const compiled = compileObject(compiler, contents);
+    return compiled ? [compiled] : [];
+  }
+  literalString(compiler, contents, "apiVersion", line);
+  const items = contents.get("items", true);
+  if (!isSeq(items)) {
+    compiler.problem(
+      items ? compiler.lineOf(items as YamlNode) : line,
+      "a List needs `items`, a sequence of objects",
+    );
+    return [];
+  }
+  // Only the items are rendered and applied; the List's own fields (metadata) are dropped, as kubectl does.
+  return items.items.flatMap((item) => {
+    if (!isMap(item)) {
+      compiler.problem(
+        compiler.lineOf(item as YamlNode),
+        "a List item must be a mapping (a Kubernetes object)",
+      );
+      return [];
+    }
+    if (isListKind(item.get("kind", true)) || item.has("items")) {
+      compiler.problem(
+        compiler.lineOf(item),
+        "a List inside a List is not supported: move its items into this List's items",
+      );
+      return [];
+    }
+    const compiled = compileObject(compiler, item);
+    return compiled ? [compiled] : [];
+  });
+}
+
+function isListKind(node: unknown): boolean {
+  return isScalar(node) && node.value === "List";
+}
+
+/** One Kubernetes object: a document, or an item of a List. */
+function compileObject(compiler: Compiler, contents: YAMLMap): CompiledDocument | undefined {
+  const line = compiler.lineOf(contents);
   const root = compiler.node(contents, [], new Set());
   const apiVersion = literalString(compiler, contents, "apiVersion", line);
   const kind = literalString(compiler, contents, "kind", line);
@@ -418,10 +506,10 @@ function compileDocument(compiler: Compiler, document: Document): CompiledDocume
     namespace = namespaceSource(compiler, metadata.get("namespace", true));
   }
   if (contents.has("items")) {
-    // Kubernetes decodes any object with top-level `items` as a List, whose members would escape policy.
+    // Kubernetes decodes any object with top-level `items` as a list, whose members would escape policy.
     compiler.problem(
       compiler.lineOf(contents.get("items", true) as YamlNode),
-      "top-level `items` (a List) is not supported; write each object as its own document",
+      "top-level `items` is only supported in a `kind: List`; write `kind: List`, or each object as its own document",
     );
   }
   if (apiVersion === undefined || kind === undefined) return undefined;

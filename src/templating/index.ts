@@ -1,6 +1,7 @@
 export type { KubeObject } from "./kube.js";
 export {
   compileManifest,
+  inspectManifest,
   lintManifest,
   missingValues,
   renderManifest,
