@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Dispatcher } from "../src/dispatch/index.js";
 import { silentLogger } from "../src/logging/index.js";
-import type { ApplyOutcome, FunctionLaunch, Runtime } from "../src/runtime/index.js";
+import type { ApplyOutcome, FunctionLaunch, LogOutput, Runtime } from "../src/runtime/index.js";
 import { SqliteStore } from "../src/store/index.js";
 import { DEFAULT_BANNED_KINDS, compileManifest } from "../src/templating/index.js";
 
@@ -16,7 +16,7 @@ class RecordingRuntime implements Runtime {
   }
   onStatus(): void {}
   async reconcile(): Promise<void> {}
-  async logs(): Promise<string | undefined> {
+  async logs(): Promise<LogOutput | undefined> {
     return undefined;
   }
   async prune(): Promise<void> {}

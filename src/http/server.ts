@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { readRequest, type Dispatcher } from "../dispatch/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
@@ -26,8 +27,15 @@ export interface SourceState {
   readonly topics: readonly string[];
 }
 
+/** A function's output, streamed; `size` (bytes) where known before reading. */
+export interface LogStream {
+  readonly size: number | undefined;
+  readonly stream: Readable;
+}
+
 export interface LogSource {
-  logs(functionUid: string): Promise<string | undefined>;
+  /** `tail`: only the last this many bytes. */
+  logs(functionUid: string, range?: { readonly tail?: number }): Promise<LogStream | undefined>;
   ping(): Promise<void>;
 }
 
@@ -161,6 +169,15 @@ function parseWait(text: string | undefined, max: number): number {
   return Math.min(seconds, max);
 }
 
+function parseTail(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const bytes = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new GitfaasError("BAD_REQUEST", `tail must be a non-negative whole number of bytes, not '${text}'`);
+  }
+  return bytes;
+}
+
 export function buildServer(options: HttpOptions): FastifyInstance {
   const limits = options.limits ?? DEFAULT_REQUEST_LIMITS;
   const access = options.access ?? new AccessControl([]);
@@ -255,15 +272,19 @@ export function buildServer(options: HttpOptions): FastifyInstance {
     },
   );
 
-  app.get<{ Params: { functionUid: string } }>(
+  app.get<{ Params: { functionUid: string }; Querystring: { tail?: string } }>(
     "/logs/:functionUid",
     { config: { scope: "read" } },
     async (request, reply) => {
-      const output = await options.runtime.logs(request.params.functionUid);
+      const tail = parseTail(request.query.tail);
+      const output = await options.runtime.logs(request.params.functionUid, { tail });
       if (output === undefined) {
         throw new GitfaasError("FUNCTION_NOT_FOUND", `no output kept for '${request.params.functionUid}'`);
       }
-      return reply.type("text/plain; charset=utf-8").send(output);
+      // Streamed, never read whole: a log may be far larger than the memory gitfaas runs in.
+      reply.type("text/plain; charset=utf-8");
+      if (output.size !== undefined) reply.header("content-length", output.size);
+      return reply.send(output.stream);
     },
   );
 
