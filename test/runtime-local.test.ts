@@ -1,6 +1,6 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
@@ -266,4 +266,22 @@ test("local: a volume name that is not a DNS label is refused (it names a folder
     code: "UNSUPPORTED_MANIFEST",
     message: /DNS label/,
   });
+});
+
+test("local: prune removes the run folders last changed before the cut and keeps the others", async () => {
+  const { runtime, finished } = harness();
+  const [old, recent] = [launch([job("echo old run")]), launch([job("echo recent run")])];
+  for (const fn of [old, recent]) {
+    await runtime.apply(fn);
+    assert.equal((await finished(fn.functionUid)).status, "succeeded");
+  }
+  const runsDir = (runtime as unknown as { runsDir: string }).runsDir;
+  // Aged on disk rather than waited for: two hours old against a cut one hour back.
+  const now = Date.now();
+  const twoHoursAgo = new Date(now - 2 * 3600_000);
+  await utimes(join(runsDir, old.functionUid), twoHoursAgo, twoHoursAgo);
+  await runtime.prune(new Date(now - 3600_000));
+  assert.deepEqual(await readdir(runsDir), [recent.functionUid]);
+  assert.equal(await runtime.logs(old.functionUid), undefined);
+  assert.match((await logText(runtime, recent.functionUid)) ?? "", /recent run/);
 });
