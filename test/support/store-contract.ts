@@ -171,16 +171,16 @@ export function storeContract(adapter: string, makeStore: StoreFactory, entries:
       });
       await changed;
       assert.ok(heard >= 1);
-      stop();
-      const before = heard;
       // A watcher still registered hears the same change the stopped one would have: once it has,
-      // the stopped one has had its chance.
+      // the stopped one has had its chance. Registered first, so the request never goes unwatched.
       const heardBySecond = new Promise<void>((resolve) => {
         const off = store.watchRequest(watched.requestUid, () => {
           off();
           resolve();
         });
       });
+      stop();
+      const before = heard;
       await store.updateStatus(watched.functions[0]!.functionUid, { status: "succeeded" });
       await heardBySecond;
       assert.equal(heard, before);
