@@ -44,6 +44,8 @@ export interface GitSyncOptions<T> {
    * MAX_SNAPSHOTS (current included) are kept whatever the grace.
    */
   snapshotGraceMs?: number;
+  /** The clock behind lastSyncAt and snapshot ages; default the system's, tests drive their own. */
+  now?: () => Date;
 }
 
 export interface Revision<T> {
@@ -227,7 +229,7 @@ export class GitSync<T> {
         await this.dropUnservedSnapshot(candidate.id);
         return this.refuse(refusal, true);
       }
-      return await this.serve({ id: candidate.id, dir, loadedAt: new Date(), content });
+      return await this.serve({ id: candidate.id, dir, loadedAt: this.now(), content });
     } catch (error) {
       return this.refuse(this.refusalFor(revision, error), true);
     }
@@ -378,13 +380,17 @@ export class GitSync<T> {
     });
   }
 
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
   private secrets(): string[] {
     const token = this.options.auth.token;
     return token !== undefined && token !== "" ? [token] : [];
   }
 
   private upToDate(): SyncOutcome<T> {
-    this.lastSyncAt = new Date();
+    this.lastSyncAt = this.now();
     this.lastError = null;
     this.refusedRevision = undefined;
     this.logger.debug({ revision: this.served?.id }, "repository unchanged");
@@ -397,11 +403,11 @@ export class GitSync<T> {
     this.served = Object.freeze(revision);
     if (replaced !== undefined && replaced.id !== revision.id) {
       this.retired = [
-        { id: replaced.id, at: Date.now() },
+        { id: replaced.id, at: this.now().getTime() },
         ...this.retired.filter((old) => old.id !== replaced.id && old.id !== revision.id),
       ];
     }
-    this.lastSyncAt = new Date();
+    this.lastSyncAt = this.now();
     this.lastError = null;
     this.refusedRevision = undefined;
     this.logger.info({ revision: revision.id, previous: replaced?.id ?? null }, "serving new revision");
@@ -426,7 +432,7 @@ export class GitSync<T> {
    */
   private keptRetired(): readonly { id: string; at: number }[] {
     const grace = this.options.snapshotGraceMs ?? DEFAULT_SNAPSHOT_GRACE_MS;
-    const now = Date.now();
+    const now = this.now().getTime();
     this.retired = this.retired
       .filter((old, index) => index < MIN_PREVIOUS_SNAPSHOTS || now - old.at < grace)
       .slice(0, MAX_SNAPSHOTS - 1);
@@ -439,7 +445,7 @@ export class GitSync<T> {
   }
 
   private refuse(refusal: Refusal, log: boolean): SyncOutcome<T> {
-    this.lastError = { ...refusal, at: new Date() };
+    this.lastError = { ...refusal, at: this.now() };
     if (log) {
       this.logger.warn(
         {
