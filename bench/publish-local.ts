@@ -1,11 +1,13 @@
 /**
  * Publish latency and throughput on the local runtime, one JSON line per figure.
  * Baselines measured in the same run: GET /healthz on the same server (the HTTP floor) for
- * publish → 202, and a bare spawn of the same lambda for publish → answer.
- *   npm run bench            (BENCH_REQUESTS=400 to change the sample size)
+ * publish → 202, a bare spawn of the same lambda for publish → answer, and the memory gained over
+ * as long a run of GET /healthz for the memory gained serving a large log.
+ *   npm run bench            (BENCH_REQUESTS=400 to change the sample size, BENCH_LOG_MIB=128 the log's)
  */
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
+import { logReadMemory } from "./support/log-memory.js";
 import { emit, round, timed } from "./support/measure.js";
 import {
   http,
@@ -18,6 +20,7 @@ import {
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 30);
+const LOG_MIB = Number(process.env.BENCH_LOG_MIB ?? 128);
 
 const repo = await tempDir("bench-repo");
 await writeTree(repo, {
@@ -91,6 +94,8 @@ try {
     baseline_p50_ms: round(bareLambda.p50),
     ratio_p50: round(roundTrip.p50 / bareLambda.p50),
   });
+
+  emit("logs_read_rss_growth_c4", await logReadMemory(server.url, server.dataDir, LOG_MIB));
 } finally {
   await server.cleanup();
   await rm(repo, { recursive: true, force: true });

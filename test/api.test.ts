@@ -1,6 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { http, nodeJob, respondWith, startServer, tempDir, writeTree } from "./support/gitfaas-fixture.js";
 
 type Running = Awaited<ReturnType<typeof startServer>>;
@@ -107,7 +108,12 @@ test("query parameters are template values; injection lands verbatim inside one 
 });
 
 test("a missing template value refuses the publish, naming it, and runs nothing", async () => {
+  const runs = async (): Promise<string[]> =>
+    (await readdir(join(server.dataDir, "runs")).catch(() => [])).sort();
+  const before = await runs();
   const answer = await http(server.url, "POST", "/publish/param", "x", "text/plain");
+  // The local runtime makes a function's run folder before publish answers: none means none started.
+  assert.deepEqual(await runs(), before, "no function was started");
   assert.equal(answer.status, 400);
   assert.equal(answer.json.error, true);
   assert.equal(answer.json.code, "TEMPLATE_MISSING_VALUE");

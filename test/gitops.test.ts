@@ -861,7 +861,11 @@ describe("GitSync following a repository", () => {
 
   test("a previous snapshot is deleted once older than the grace period, the two latest never", async () => {
     const { repo, first } = await freshRepo("grace");
-    const { sync, dataDir } = await newSync(repo.bareDir, { snapshotGraceMs: 1500 });
+    let clock = Date.now();
+    const { sync, dataDir } = await newSync(repo.bareDir, {
+      snapshotGraceMs: 3_600_000,
+      now: () => new Date(clock),
+    });
     const snapshots = async (): Promise<string[]> =>
       (await readdir(join(dataDir, "git", "snapshots"))).sort();
     await sync.sync();
@@ -872,7 +876,7 @@ describe("GitSync following a repository", () => {
     }
     assert.deepEqual(await snapshots(), [...served].sort(), "all younger than the grace period");
 
-    await new Promise((resolve) => setTimeout(resolve, 1600));
+    clock += 3_600_001;
     const fifth = await repo.commit({ "config.json": config("five") });
     assert.equal((await sync.sync()).served?.id, fifth);
     // first and second are past the grace; third and fourth are the two latest previous ones.
@@ -882,7 +886,9 @@ describe("GitSync following a repository", () => {
   test("an unchanged repository keeps the revision, fires nothing, and refreshes lastSyncAt", async () => {
     const { repo, first } = await freshRepo("unchanged");
     let loads = 0;
+    let clock = Date.now();
     const { sync } = await newSync(repo.bareDir, {
+      now: () => new Date(clock),
       load: (dir, revision) => {
         loads += 1;
         return loadCatalog(dir, revision);
@@ -893,13 +899,13 @@ describe("GitSync following a repository", () => {
     const firstSyncAt = sync.status().lastSyncAt!;
     let fired = 0;
     sync.onChange(() => (fired += 1));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    clock += 1000;
     const outcome = await sync.sync();
     assert.equal(outcome.served, firstRevision, "the very same revision object");
     assert.equal(outcome.served?.id, first);
     assert.equal(fired, 0);
     assert.equal(loads, 1);
-    assert.ok(sync.status().lastSyncAt!.getTime() > firstSyncAt.getTime());
+    assert.equal(sync.status().lastSyncAt!.getTime(), firstSyncAt.getTime() + 1000);
   });
 
   test("an invalid commit is refused, the last good one keeps serving, a later good commit clears the error", async () => {
@@ -1037,9 +1043,23 @@ describe("GitSync following a repository", () => {
       await sync.stop();
     }
     assert.deepEqual(changes, [second, third]);
-    await repo.commit({ "config.json": config("four") });
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // A witness polls the same repository at the same interval, from after stop(): by the time two of
+    // its ticks have each picked up a new commit, a tick of the stopped sync would have picked one up.
+    const { sync: witness } = await newSync(repo.bareDir);
+    await witness.sync();
+    const seen: string[] = [];
+    witness.onChange((revision) => seen.push(revision.id));
+    witness.startPolling(200);
+    try {
+      for (const topic of ["four", "five"]) {
+        const commit = await repo.commit({ "config.json": config(topic) });
+        await waitFor(`the witness to poll ${topic}`, () => (seen.includes(commit) ? true : undefined));
+      }
+    } finally {
+      await witness.stop();
+    }
     assert.equal(sync.current()?.id, third, "no sync after stop()");
+    assert.deepEqual(changes, [second, third]);
   });
 
   test("a local path that is a git repository is fetched with git, at its branch head", async () => {

@@ -1,12 +1,19 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { text } from "node:stream/consumers";
 import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
 import { silentLogger } from "../src/logging/index.js";
 import { LocalRuntime, mapMountedPath, type StatusReport } from "../src/runtime/index.js";
 import type { KubeObject } from "../src/templating/index.js";
+
+/** The whole output, read from the stream the runtime hands out. */
+async function logText(runtime: LocalRuntime, functionUid: string): Promise<string | undefined> {
+  const output = await runtime.logs(functionUid);
+  return output === undefined ? undefined : text(output.stream);
+}
 
 const root = await mkdtemp(join(tmpdir(), "gitfaas-local-"));
 after(() => rm(root, { recursive: true, force: true }));
@@ -99,7 +106,7 @@ test("local: a Job's container runs with its env and GITFAAS_URL, output is kept
   assert.equal(final.status, "succeeded");
   assert.equal(final.attempts, 1);
   assert.ok(reports.some((r) => r.functionUid === fn.functionUid && r.status === "running"));
-  const output = await runtime.logs(fn.functionUid);
+  const output = await logText(runtime, fn.functionUid);
   assert.match(output ?? "", /hello from http:\/\/127\.0\.0\.1:5999/);
   // Only the inherited names reach a lambda, never the rest of gitfaas's environment.
   assert.match(output ?? "", /secret=none/);
@@ -114,7 +121,7 @@ test("local: a manifest's own GITFAAS_URL wins", async () => {
   const fn = launch([object]);
   await runtime.apply(fn);
   await finished(fn.functionUid);
-  assert.match((await runtime.logs(fn.functionUid)) ?? "", /url=http:\/\/elsewhere:1/);
+  assert.match((await logText(runtime, fn.functionUid)) ?? "", /url=http:\/\/elsewhere:1/);
 });
 
 test("local: backoffLimit 1 gives two attempts, then failed", async () => {
@@ -125,7 +132,7 @@ test("local: backoffLimit 1 gives two attempts, then failed", async () => {
   assert.equal(final.status, "failed");
   assert.equal(final.attempts, 2);
   assert.match(final.reason ?? "", /BackoffLimitExceeded.*exited with code 3/);
-  const output = (await runtime.logs(fn.functionUid)) ?? "";
+  const output = (await logText(runtime, fn.functionUid)) ?? "";
   assert.equal(output.match(/^attempt$/gm)?.length, 2);
 });
 
@@ -176,7 +183,7 @@ test("local: scratch volumes are fresh per attempt and removed after, mountPath 
   const fn = launch([object]);
   await runtime.apply(fn);
   const final = await finished(fn.functionUid);
-  const output = (await runtime.logs(fn.functionUid)) ?? "";
+  const output = (await logText(runtime, fn.functionUid)) ?? "";
   assert.equal(final.status, "failed", output);
   assert.doesNotMatch(output, /stale/);
   assert.equal(output.match(/sees-own-marker/g)?.length, 2);
@@ -244,7 +251,7 @@ test("local: close() stops a lambda that ignores SIGTERM", { timeout: 30_000 }, 
   const { runtime, finished } = harness();
   const fn = launch([job("trap '' TERM; echo ready; sleep 600", { backoffLimit: 0 })]);
   await runtime.apply(fn);
-  while (!((await runtime.logs(fn.functionUid)) ?? "").includes("ready")) {
+  while (!((await logText(runtime, fn.functionUid)) ?? "").includes("ready")) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await runtime.close();
@@ -259,4 +266,22 @@ test("local: a volume name that is not a DNS label is refused (it names a folder
     code: "UNSUPPORTED_MANIFEST",
     message: /DNS label/,
   });
+});
+
+test("local: prune removes the run folders last changed before the cut and keeps the others", async () => {
+  const { runtime, finished } = harness();
+  const [old, recent] = [launch([job("echo old run")]), launch([job("echo recent run")])];
+  for (const fn of [old, recent]) {
+    await runtime.apply(fn);
+    assert.equal((await finished(fn.functionUid)).status, "succeeded");
+  }
+  const runsDir = (runtime as unknown as { runsDir: string }).runsDir;
+  // Aged on disk rather than waited for: two hours old against a cut one hour back.
+  const now = Date.now();
+  const twoHoursAgo = new Date(now - 2 * 3600_000);
+  await utimes(join(runsDir, old.functionUid), twoHoursAgo, twoHoursAgo);
+  await runtime.prune(new Date(now - 3600_000));
+  assert.deepEqual(await readdir(runsDir), [recent.functionUid]);
+  assert.equal(await runtime.logs(old.functionUid), undefined);
+  assert.match((await logText(runtime, recent.functionUid)) ?? "", /recent run/);
 });

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { parseSettings } from "../src/settings/index.js";
-import { RedisStore } from "../src/store/index.js";
+import { RedisStore, type Store } from "../src/store/index.js";
 import { startRedisServer, type RedisServer } from "./support/redis-server.js";
 import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
 
@@ -57,7 +57,24 @@ function request(functionCount = 1, createdAt = new Date()) {
   };
 }
 
-storeContract("redis", (expirationSeconds) => connect(expirationSeconds));
+const prefixes = new Map<Store, string>();
+
+storeContract(
+  "redis",
+  async (expirationSeconds) => {
+    const prefix = newPrefix();
+    const store = await connect(expirationSeconds, prefix);
+    prefixes.set(store, prefix);
+    return store;
+  },
+  async (closed) => {
+    const prefix = prefixes.get(closed)!;
+    const members = await Promise.all(
+      ["expiries", "unfinished"].map((index) => admin.zrange(`${prefix}${index}`, "0", "-1")),
+    );
+    return [...(await keysUnder(prefix)), ...members.flat()];
+  },
+);
 
 test("redis: the server refuses a missing or wrong password, and the error does not echo it", async () => {
   await assert.rejects(RedisStore.connect({ url: server.url, expirationSeconds: 60 }), /NOAUTH|auth/i);
@@ -157,10 +174,17 @@ test("redis: a watcher on one replica hears changes stored through another", asy
         await new Promise((resolve) => setTimeout(resolve, 10));
       assert.equal(heard, before + 1);
     }
+    // A watcher still registered on the same replica hears the change the stopped one would have.
+    const heardByOther = new Promise<void>((resolve) => {
+      const off = b.watchRequest(req.requestUid, () => {
+        off();
+        resolve();
+      });
+    });
     stop();
     const before = heard;
     await a.updateStatus(uid, { status: "succeeded" });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await heardByOther;
     assert.equal(heard, before);
   } finally {
     await Promise.all([a.close(), b.close()]);

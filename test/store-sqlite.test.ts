@@ -5,8 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { after } from "node:test";
+import Database from "better-sqlite3";
 import type { GitfaasError } from "../src/errors/index.js";
-import { STORE_RETRY_AFTER_SECONDS, SqliteStore } from "../src/store/index.js";
+import { STORE_RETRY_AFTER_SECONDS, SqliteStore, type Store } from "../src/store/index.js";
 import { mountSmallDisk } from "./support/tmpfs.js";
 import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
 
@@ -14,10 +15,32 @@ const dir = await mkdtemp(join(tmpdir(), "gitfaas-sqlite-"));
 after(() => rm(dir, { recursive: true, force: true }));
 let counter = 0;
 
-storeContract("sqlite", async (expirationSeconds) => {
-  counter++;
-  return new SqliteStore({ file: join(dir, `store-${counter}.db`), expirationSeconds });
-});
+const files = new Map<Store, string>();
+
+storeContract(
+  "sqlite",
+  async (expirationSeconds) => {
+    counter++;
+    const file = join(dir, `store-${counter}.db`);
+    const store = new SqliteStore({ file, expirationSeconds });
+    files.set(store, file);
+    return store;
+  },
+  async (closed) => {
+    const db = new Database(files.get(closed)!);
+    try {
+      const rows = db
+        .prepare(
+          `SELECT request_uid AS entry FROM requests
+           UNION ALL SELECT request_uid || ' ' || function_uid FROM functions`,
+        )
+        .all() as { entry: string }[];
+      return rows.map((row) => row.entry);
+    } finally {
+      db.close();
+    }
+  },
+);
 
 /** A text request of one function, published now. */
 function oneFunctionRequest(requestUid: string, functionUid: string) {

@@ -48,6 +48,8 @@ export interface GitSyncOptions<T> {
    * MAX_SNAPSHOTS (current included) are kept whatever the grace.
    */
   snapshotGraceMs?: number;
+  /** The clock behind lastSyncAt and snapshot ages; default the system's, tests drive their own. */
+  now?: () => Date;
 }
 
 export interface Revision<T> {
@@ -243,7 +245,7 @@ export class GitSync<T> {
         await this.dropUnservedSnapshot(candidate.id);
         return this.refuse(refusal, true);
       }
-      return await this.serve({ id: candidate.id, dir, loadedAt: new Date(), content });
+      return await this.serve({ id: candidate.id, dir, loadedAt: this.now(), content });
     } catch (error) {
       return this.refuse(this.refusalFor(revision, error), true);
     }
@@ -272,7 +274,7 @@ export class GitSync<T> {
       );
       return { served: undefined, refused: refusal };
     }
-    await this.install({ id: record.revision, dir, loadedAt: new Date(), content });
+    await this.install({ id: record.revision, dir, loadedAt: this.now(), content });
     this.logger.warn(
       { revision: record.revision, refused: refusal.revision, code: refusal.code },
       "serving the last good revision recorded before the restart; the head is refused",
@@ -425,8 +427,12 @@ export class GitSync<T> {
     });
   }
 
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
   private upToDate(): SyncOutcome<T> {
-    this.lastSyncAt = new Date();
+    this.lastSyncAt = this.now();
     this.lastError = null;
     this.refusedRevision = undefined;
     this.logger.debug({ revision: this.served?.id }, "repository unchanged");
@@ -435,7 +441,7 @@ export class GitSync<T> {
 
   private async serve(revision: Revision<T>): Promise<SyncOutcome<T>> {
     const previous = this.served?.id ?? null;
-    this.lastSyncAt = new Date();
+    this.lastSyncAt = this.now();
     this.lastError = null;
     this.refusedRevision = undefined;
     this.logger.info({ revision: revision.id, previous }, "serving new revision");
@@ -450,7 +456,7 @@ export class GitSync<T> {
     this.served = Object.freeze(revision);
     if (replaced !== undefined && replaced.id !== revision.id) {
       this.retired = [
-        { id: replaced.id, at: Date.now() },
+        { id: replaced.id, at: this.now().getTime() },
         ...this.retired.filter((old) => old.id !== replaced.id && old.id !== revision.id),
       ];
     }
@@ -482,7 +488,7 @@ export class GitSync<T> {
    */
   private keptRetired(): readonly { id: string; at: number }[] {
     const grace = this.options.snapshotGraceMs ?? DEFAULT_SNAPSHOT_GRACE_MS;
-    const now = Date.now();
+    const now = this.now().getTime();
     this.retired = this.retired
       .filter((old, index) => index < MIN_PREVIOUS_SNAPSHOTS || now - old.at < grace)
       .slice(0, MAX_SNAPSHOTS - 1);
@@ -495,7 +501,7 @@ export class GitSync<T> {
   }
 
   private refuse(refusal: Refusal, log: boolean): SyncOutcome<T> {
-    this.lastError = { ...refusal, at: new Date() };
+    this.lastError = { ...refusal, at: this.now() };
     if (log) {
       this.logger.warn(
         {

@@ -91,3 +91,16 @@ export function parseWait(text: string | undefined, max: number): number {
   }
   return Math.min(seconds, max);
 }
+
+/** `?tail=<bytes>`: a non-negative whole number. */
+export function parseTail(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const bytes = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new GitfaasError(
+      "BAD_REQUEST",
+      `tail must be a non-negative whole number of bytes, not '${text.slice(0, 32)}'`,
+    );
+  }
+  return bytes;
+}

@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+
 /** What the HTTP layer needs of the rest of gitfaas, without knowing git, runtimes or stores' kinds. */
 
 /** The repository being served, without knowing it is git. */
@@ -19,8 +21,15 @@ export interface SourceState {
   readonly topics: readonly string[];
 }
 
+/** A function's output, streamed; `size` (bytes) where known before reading. */
+export interface LogStream {
+  readonly size: number | undefined;
+  readonly stream: Readable;
+}
+
 export interface LogSource {
-  logs(functionUid: string): Promise<string | undefined>;
+  /** `tail`: only the last this many bytes. */
+  logs(functionUid: string, range?: { readonly tail?: number }): Promise<LogStream | undefined>;
   ping(): Promise<void>;
 }
 

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { KubeObject } from "../templating/index.js";
 
 /**
@@ -53,6 +54,22 @@ export interface UnfinishedFunction {
   readonly applied: boolean;
 }
 
+/** Which part of a function's output to read. */
+export interface LogRange {
+  /** Only the last this many bytes (a multi-byte character may be cut at the start). */
+  readonly tail?: number;
+}
+
+/**
+ * A function's output as a stream, so that a log of any size is read in bounded memory. The stream
+ * is opened by the adapter and must be consumed or destroyed by the caller.
+ */
+export interface LogOutput {
+  /** Bytes the stream will carry, where known before reading it. */
+  readonly size: number | undefined;
+  readonly stream: Readable;
+}
+
 export interface Runtime {
   readonly name: string;
   /**
@@ -65,7 +82,7 @@ export interface Runtime {
   /** After a restart: settle functions the store still believes are running. */
   reconcile(unfinished: readonly UnfinishedFunction[]): Promise<void>;
   /** Output of a function's runs, if this runtime keeps it. */
-  logs(functionUid: string): Promise<string | undefined>;
+  logs(functionUid: string, range?: LogRange): Promise<LogOutput | undefined>;
   /** Forgets what it kept (logs, scratch space) about runs finished before `before`. */
   prune(before: Date): Promise<void>;
   ping(): Promise<void>;

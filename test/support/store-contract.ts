@@ -6,6 +6,13 @@ import type { Store } from "../../src/store/index.js";
 /** Makes a store whose requests expire after `expirationSeconds`. */
 export type StoreFactory = (expirationSeconds: number) => Promise<Store>;
 
+/**
+ * What a closed store left behind, read beneath the port (rows of the SQLite file, keys and index
+ * members in Redis), as strings that contain the UIDs they hold: reads through the port hide expired
+ * data, so only this shows whether a purge deleted it.
+ */
+export type StoredEntries = (closed: Store) => Promise<string[]>;
+
 export function newRequestUid(): string {
   return `r-${randomUUID()}`;
 }
@@ -32,7 +39,7 @@ function sampleRequest(functionCount = 2) {
 }
 
 /** The behaviour every Store adapter must share; each adapter's test file runs it. */
-export function storeContract(adapter: string, makeStore: StoreFactory): void {
+export function storeContract(adapter: string, makeStore: StoreFactory, entries: StoredEntries): void {
   test(`${adapter}: a request keeps its functions in apply order, pending, without responses`, async () => {
     const store = await makeStore(60);
     try {
@@ -164,10 +171,18 @@ export function storeContract(adapter: string, makeStore: StoreFactory): void {
       });
       await changed;
       assert.ok(heard >= 1);
+      // A watcher still registered hears the same change the stopped one would have: once it has,
+      // the stopped one has had its chance. Registered first, so the request never goes unwatched.
+      const heardBySecond = new Promise<void>((resolve) => {
+        const off = store.watchRequest(watched.requestUid, () => {
+          off();
+          resolve();
+        });
+      });
       stop();
       const before = heard;
       await store.updateStatus(watched.functions[0]!.functionUid, { status: "succeeded" });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await heardBySecond;
       assert.equal(heard, before);
     } finally {
       await store.close();
@@ -216,27 +231,66 @@ export function storeContract(adapter: string, makeStore: StoreFactory): void {
     }
   });
 
-  test(`${adapter}: requests expire after the expiration time`, async () => {
-    const store = await makeStore(1);
+  test(`${adapter}: requests expire after the expiration time, counted from their creation`, async () => {
+    const store = await makeStore(60);
+    const now = Date.now();
+    // Created 61 s and 30 s ago on the test's clock, rather than waiting for a short expiry to pass.
+    const expired = { ...sampleRequest(1), createdAt: new Date(now - 61_000) };
+    const live = { ...sampleRequest(1), createdAt: new Date(now - 30_000) };
     try {
-      const request = sampleRequest(1);
-      await store.createRequest(request);
-      assert.ok(await store.getRequest(request.requestUid));
-      await new Promise((resolve) => setTimeout(resolve, 1300));
-      assert.equal(await store.getRequest(request.requestUid), undefined);
-      assert.equal(await store.getFunction(request.functions[0]!.functionUid), undefined);
+      await store.createRequest(expired);
+      await store.createRequest(live);
+      assert.ok(await store.getRequest(live.requestUid));
+      assert.ok(await store.getFunction(live.functions[0]!.functionUid));
+      assert.equal(await store.getRequest(expired.requestUid), undefined);
+      assert.equal(await store.getFunction(expired.functions[0]!.functionUid), undefined);
+      assert.equal(await store.getPayload(expired.functions[0]!.functionUid), undefined);
       await assert.rejects(
-        store.putResponse(request.functions[0]!.functionUid, {
+        store.putResponse(expired.functions[0]!.functionUid, {
           body: Buffer.from("too late"),
           contentType: "text/plain",
           at: new Date(),
         }),
         { code: "FUNCTION_NOT_FOUND" },
       );
-      await store.purgeExpired();
-      assert.equal(await store.getPayload(request.functions[0]!.functionUid), undefined);
     } finally {
       await store.close();
     }
+  });
+
+  test(`${adapter}: a purge deletes an expired request whole (functions, responses, payload) and keeps live ones`, async () => {
+    const store = await makeStore(60);
+    const now = Date.now();
+    const expired = sampleRequest(2);
+    // Created 40 s later on the test's clock: it outlives the purge below by 10 s.
+    const live = { ...sampleRequest(1), createdAt: new Date(now + 40_000) };
+    const answer = { body: Buffer.from("done"), contentType: "text/plain", at: new Date(now) };
+    try {
+      await store.createRequest(expired);
+      await store.createRequest(live);
+      await store.updateStatus(expired.functions[1]!.functionUid, { status: "running" });
+      await store.putResponse(expired.functions[0]!.functionUid, answer);
+      await store.putResponse(live.functions[0]!.functionUid, answer);
+      // An answer keeps its request for the expiration time from when it came: 60 s from now at most.
+      assert.equal(await store.purgeExpired(new Date(now + 90_000)), 1);
+      assert.equal(await store.getRequest(expired.requestUid), undefined);
+      for (const { functionUid } of expired.functions) {
+        assert.equal(await store.getFunction(functionUid), undefined);
+        assert.equal(await store.getPayload(functionUid), undefined);
+      }
+      assert.ok(!(await store.listUnfinished()).some((f) => f.requestUid === expired.requestUid));
+      const kept = await store.getRequest(live.requestUid);
+      assert.equal(kept?.functions[0]?.response?.body.toString(), "done");
+      assert.equal((await store.getPayload(live.functions[0]!.functionUid))?.contentType, "application/json");
+    } finally {
+      await store.close();
+    }
+    const left = await entries(store);
+    assert.deepEqual(
+      left.filter((entry) => entry.includes(expired.requestUid)),
+      [],
+      "nothing of the expired request is left",
+    );
+    assert.ok(left.some((entry) => entry.includes(live.functions[0]!.functionUid)));
   });
 }

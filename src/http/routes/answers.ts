@@ -1,10 +1,10 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { readRequest, storeAnswer } from "../../dispatch/index.js";
 import { GitfaasError } from "../../errors/index.js";
 import { isFunctionUid, isRequestUid } from "../../ids/index.js";
 import type { FunctionRecord, Store } from "../../store/index.js";
-import { parseWait, readBody } from "../input.js";
-import type { LogSource } from "../ports.js";
+import { parseTail, parseWait, readBody } from "../input.js";
+import type { LogSource, LogStream } from "../ports.js";
 
 export interface AnswerRoutesOptions {
   readonly store: Store;
@@ -34,6 +34,13 @@ function functionView(fn: FunctionRecord, showUid: boolean) {
     reason: fn.reason,
     apply: fn.apply,
   };
+}
+
+/** Streamed, never read whole: a log may be far larger than the memory gitfaas runs in. */
+function sendLog(reply: FastifyReply, output: LogStream): FastifyReply {
+  reply.type("text/plain; charset=utf-8");
+  if (output.size !== undefined) reply.header("content-length", output.size);
+  return reply.send(output.stream);
 }
 
 /** Lambdas answer, callers collect: `/response`, `/payload`, `/logs`. */
@@ -77,37 +84,39 @@ export async function answerRoutes(app: FastifyInstance, options: AnswerRoutesOp
     },
   );
 
-  app.get<{ Params: { functionUid: string } }>(
+  app.get<{ Params: { functionUid: string }; Querystring: { tail?: string } }>(
     "/logs/:functionUid",
     { config: { access: "read" } },
     async (request, reply) => {
-      const output = await options.logs.logs(request.params.functionUid);
+      const tail = parseTail(request.query.tail);
+      const output = await options.logs.logs(request.params.functionUid, { tail });
       if (output === undefined) {
         throw new GitfaasError(
           "FUNCTION_NOT_FOUND",
           `no output kept for '${request.params.functionUid.slice(0, 100)}'`,
         );
       }
-      return reply.type("text/plain; charset=utf-8").send(output);
+      return sendLog(reply, output);
     },
   );
 
   // Readers see no function UIDs: they reach a function's output by its request and place.
-  app.get<{ Params: { requestUid: string; index: string } }>(
+  app.get<{ Params: { requestUid: string; index: string }; Querystring: { tail?: string } }>(
     "/logs/:requestUid/:index",
     { config: { access: "read" } },
     async (request, reply) => {
       const { requestUid, index } = request.params;
+      const tail = parseTail(request.query.tail);
       const found = isRequestUid(requestUid) ? await options.store.getRequest(requestUid) : undefined;
       const fn = found?.functions.find((each) => String(each.index) === index);
-      const output = fn ? await options.logs.logs(fn.functionUid) : undefined;
+      const output = fn ? await options.logs.logs(fn.functionUid, { tail }) : undefined;
       if (output === undefined) {
         throw new GitfaasError(
           "FUNCTION_NOT_FOUND",
           `no output kept for function ${index.slice(0, 16)} of '${requestUid.slice(0, 100)}'`,
         );
       }
-      return reply.type("text/plain; charset=utf-8").send(output);
+      return sendLog(reply, output);
     },
   );
 

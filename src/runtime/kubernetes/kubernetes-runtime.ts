@@ -10,6 +10,7 @@ import {
   type V1Job,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { Readable } from "node:stream";
 import { isFunctionUid } from "../../ids/index.js";
 import type { Logger } from "../../logging/index.js";
 import { TRACKING, type KubeObject } from "../../templating/index.js";
@@ -17,6 +18,8 @@ import type {
   AppliedObject,
   ApplyOutcome,
   FunctionLaunch,
+  LogOutput,
+  LogRange,
   Runtime,
   StatusListener,
   StatusReport,
@@ -278,7 +281,16 @@ export class KubernetesRuntime implements Runtime {
     this.unfinishedAtStart = [];
   }
 
-  async logs(functionUid: string): Promise<string | undefined> {
+  async logs(functionUid: string, range: LogRange = {}): Promise<LogOutput | undefined> {
+    const text = await this.logText(functionUid);
+    if (text === undefined) return undefined;
+    // The API server sends each container's log whole; only the answer's tail is cut here.
+    const bytes = Buffer.from(text, "utf8");
+    const tail = bytes.subarray(Math.max(0, bytes.length - (range.tail ?? bytes.length)));
+    return { size: tail.length, stream: Readable.from([tail], { objectMode: false }) };
+  }
+
+  private async logText(functionUid: string): Promise<string | undefined> {
     if (!isFunctionUid(functionUid)) return undefined;
     const labelSelector = `${TRACKING.functionId}=${functionUid.slice(0, 38)}`;
     let pods: V1Pod[];

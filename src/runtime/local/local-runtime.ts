@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFile, mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { appendFile, mkdir, open, readdir, rm, stat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join, posix } from "node:path";
 import { GitfaasError } from "../../errors/index.js";
@@ -8,6 +10,8 @@ import type { Logger } from "../../logging/index.js";
 import type {
   ApplyOutcome,
   FunctionLaunch,
+  LogOutput,
+  LogRange,
   Runtime,
   StatusListener,
   StatusReport,
@@ -337,16 +341,23 @@ export class LocalRuntime implements Runtime {
     }
   }
 
-  async logs(functionUid: string): Promise<string | undefined> {
+  async logs(functionUid: string, range: LogRange = {}): Promise<LogOutput | undefined> {
     if (!isFunctionUid(functionUid)) return undefined;
+    const runDir = join(this.runsDir, functionUid);
+    const file = join(runDir, "output.log");
+    let size: number;
     try {
-      return await readFile(join(this.runsDir, functionUid, "output.log"), "utf8");
+      size = (await stat(file)).size;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-        return (await stat(join(this.runsDir, functionUid)).catch(() => undefined)) ? "" : undefined;
-      }
-      throw error;
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      // A run folder without output yet: the function is known, it printed nothing so far.
+      if (!(await stat(runDir).catch(() => undefined))) return undefined;
+      return { size: 0, stream: Readable.from([]) };
     }
+    const start = Math.max(0, size - (range.tail ?? size));
+    if (start >= size) return { size: 0, stream: Readable.from([]) };
+    // Ends at the size seen now, so that content-length holds while a running lambda still writes.
+    return { size: size - start, stream: createReadStream(file, { start, end: size - 1 }) };
   }
 
   async prune(before: Date): Promise<void> {
