@@ -2,7 +2,7 @@
  * Publish → Job created on the kubernetes runtime, against the local control plane, one JSON line per
  * figure. Baselines, measured in the same run on the same API server, as the same service account:
  * - `raw`: the create of the same Job (tracking labels and annotations included) through
- *   @kubernetes/client-node as shipped (typed API, node-fetch), over one keep-alive connection;
+ *   @kubernetes/client-node as shipped (typed API, undici fetch), over one keep-alive connection;
  * - `lean raw`: the very request gitfaas sends (the rendered JSON, through gitfaas's own client set-up),
  *   sent from the bench process: what the API server allows with the least client work.
  * A raw server-side apply is measured too, for reference. The ways are measured in alternating rounds so
@@ -141,8 +141,8 @@ try {
   }
 } finally {
   for (const caller of callers) caller.close();
-  stockConfig.destroyPool();
-  leanConfig.destroyPool();
+  await stockConfig.destroyPool();
+  await leanConfig.destroyPool();
   await server?.stop();
   await relay?.stop();
   await deleteNamespace(namespace);

@@ -34,8 +34,9 @@ after(async () => {
 
 /**
  * A kubeconfig whose credential comes from an exec plugin (as on EKS or GKE): a script that hands out
- * whatever token the file holds and counts its runs. Without an expiry in its answer, the client itself
- * would run it for every request.
+ * whatever token the file holds and counts its runs. Its answer has no expiry: the client keeps such a
+ * credential for good (since 2.0; 1.x ran the plugin for every request), so only gitfaas's 401 handling
+ * makes it run again.
  */
 async function execKubeconfig(): Promise<{ file: string; tokenFile: string; runs: () => Promise<number> }> {
   const tokenFile = join(dir, "token");
@@ -99,6 +100,6 @@ test("credentials are worked out once for many requests, and again right after a
     for (let i = 0; i < 5; i++) await core.listNamespacedPod({ namespace });
     assert.equal(await runs(), 2, "the credential is reused, not worked out per request");
   } finally {
-    config.destroyPool();
+    await config.destroyPool();
   }
 });

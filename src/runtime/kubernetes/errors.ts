@@ -1,6 +1,13 @@
 import { ApiException } from "@kubernetes/client-node";
 import { GitfaasError } from "../../errors/index.js";
 
+const UNDICI_NETWORK = new Set([
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
+
 interface StatusBody {
   message?: string;
   reason?: string;
@@ -39,9 +46,11 @@ export function fromKubernetesError(error: unknown, what: string): GitfaasError 
               : "KUBERNETES_FAILED";
     return new GitfaasError(code, message, { status: error.code, reason: status.reason ?? null });
   }
+  // Node's own codes (ECONNREFUSED), or undici's for a connection that failed or went quiet; fetch (the
+  // client's watches) wraps them in a TypeError as its `cause`.
   const cause = error as { code?: string; message?: string; cause?: { code?: string } };
   const network = cause.code ?? cause.cause?.code;
-  if (network && /^E[A-Z]+/.test(network)) {
+  if (network && (/^E[A-Z]+/.test(network) || UNDICI_NETWORK.has(network))) {
     return new GitfaasError(
       "KUBERNETES_UNREACHABLE",
       `${what}: the API server cannot be reached (${network})`,

@@ -12,9 +12,11 @@ export const DEFAULT_WATCH_IDLE_MS = 180_000;
  *   from a proxy, say) makes it throw, and the rejection nobody awaits ends the process. Such a line
  *   means the stream is not a watch any more: the watch is ended, so that the runtime lists and watches
  *   again; whatever else goes wrong in handling an event is logged;
- * - a connection that died without closing (a NAT or load balancer forgetting it) would leave the watch
- *   waiting forever, as the client's own timeout is not in effect: bookmarks are asked for, and a watch
- *   silent for longer than `idleMs` is ended and watched again.
+ * - a connection that died without closing (a NAT or load balancer forgetting it) must not leave the
+ *   watch waiting forever: bookmarks are asked for, and a watch silent for longer than `idleMs` is ended
+ *   and watched again. (Since 2.0 the client also ends a watch silent for 30 seconds, and its ListWatch
+ *   watches again from the last resourceVersion without an error; this guard stays for a longer
+ *   silence that the client's timer would miss, and for the bare-Status case above.)
  * `keep` picks what is kept of each object an event brings, before the client caches it.
  */
 export class GuardedWatch extends Watch {

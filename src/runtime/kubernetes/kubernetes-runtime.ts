@@ -336,6 +336,6 @@ export class KubernetesRuntime implements Runtime {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled(this.informers.map((informer) => informer.stop()));
-    this.config.destroyPool();
+    await this.config.destroyPool();
   }
 }
