@@ -23,7 +23,9 @@ RUN apt-get update \
   && groupadd --gid 10001 gitfaas \
   && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin gitfaas
 WORKDIR /app
-ENV NODE_ENV=production HOME=/tmp
+# GITFAAS_REQUIRE_REPO: without GITFAAS_REPO (or the original's GIT_URL) the image refuses to start
+# instead of serving the bundled example pipeline, which is still copied for `gitfaas lint` and docs.
+ENV NODE_ENV=production HOME=/tmp GITFAAS_REQUIRE_REPO=yes
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -516,6 +516,8 @@ describe("chart: the gitfaas Deployment", () => {
     assert.deepEqual(container.readinessProbe?.httpGet, { path: "/readyz", port: "http" });
     assert.equal(pod.securityContext?.runAsNonRoot, true);
     assert.equal(pod.securityContext?.seccompProfile?.type, "RuntimeDefault");
+    // Service links of a Service named gitfaas would be GITFAAS_* variables, gitfaas's settings' names.
+    assert.equal(pod.enableServiceLinks, false);
     assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
     assert.equal(container.securityContext?.allowPrivilegeEscalation, false);
     assert.deepEqual(container.securityContext?.capabilities?.drop, ["ALL"]);

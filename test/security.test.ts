@@ -121,6 +121,7 @@ test("auth matrix, built from the registered routes: each scope grants its route
   // without tokens (as the original's do), probes and git servers cannot send ours.
   const publicRoutes = routes.filter((route) => route.access === "public" && route.method !== "HEAD");
   assert.deepEqual(publicRoutes.map((route) => `${route.method} ${route.url}`).sort(), [
+    "GET /alive",
     "GET /healthz",
     "GET /payload/:functionUid",
     "GET /readyz",

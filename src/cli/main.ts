@@ -70,9 +70,17 @@ for (const spec of SERVE_SETTINGS) {
   serve.addOption(option);
 }
 serve.action(async (options: Record<string, string | undefined>) => {
-  const values = Object.fromEntries(SERVE_SETTINGS.map((spec) => [spec.flag, options[camel(spec.flag)]]));
+  // Only flags typed on the command line: parseSettings reads the environment itself, so that it can
+  // drop Kubernetes service links and rank the original's variables below ours.
+  const values = Object.fromEntries(
+    SERVE_SETTINGS.map((spec) => {
+      const key = camel(spec.flag);
+      return [spec.flag, serve.getOptionValueSource(key) === "cli" ? options[key] : undefined];
+    }),
+  );
   const settings = parseSettings(values, process.env);
   const logger = createLogger(settings.logLevel);
+  for (const notice of settings.notices) logger[notice.level]({}, notice.message);
   const hostEnv = Object.fromEntries(
     settings.localInheritEnv.flatMap((name) =>
       process.env[name] === undefined ? [] : [[name, process.env[name]]],

@@ -6,6 +6,19 @@ import { GitfaasError, describeError } from "../errors/index.js";
 import { checkRepoSetting, parsePollInterval } from "../gitops/index.js";
 import { DEFAULT_BANNED_KINDS } from "../templating/index.js";
 import type { LogLevel } from "../logging/index.js";
+import {
+  effectiveEnv,
+  envName,
+  legacyLogLevel,
+  legacyMinutes,
+  legacySeconds,
+  legacyUseSshKey,
+  legacyYesNo,
+  type LegacyEnv,
+  type SettingNotice,
+} from "./legacy-env.js";
+
+export { envName, type SettingNotice } from "./legacy-env.js";
 
 /** Every setting of `gitfaas serve`, parsed and validated once at start-up. Nothing else reads the environment. */
 export interface Settings {
@@ -53,6 +66,8 @@ export interface Settings {
     readonly knownHostsFile: string | undefined;
     readonly strictHostKeyChecking: boolean;
   };
+  /** Lines to log once at start: deprecated variables used, variables ignored. */
+  readonly notices: readonly SettingNotice[];
 }
 
 export interface SettingSpec {
@@ -60,6 +75,8 @@ export interface SettingSpec {
   readonly flag: string;
   readonly description: string;
   readonly default?: string;
+  /** The original gitfaas's variable for it, still honoured (deprecated). */
+  readonly legacy?: LegacyEnv;
 }
 
 /** The bundled example pipeline: gitfaas serves it when no repository is given. */
@@ -76,17 +93,26 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     flag: "repo",
     description: "git URL (http(s)://, ssh://, git@host:path, file://) or local path to serve",
     default: EXAMPLE_REPO,
+    legacy: { name: "GIT_URL" },
   },
-  { flag: "branch", description: "branch to follow", default: "main" },
+  {
+    flag: "require-repo",
+    description:
+      "yes: refuse to start without --repo rather than serve the bundled example (the container image sets yes)",
+    default: "no",
+  },
+  { flag: "branch", description: "branch to follow", default: "main", legacy: { name: "GIT_PULL_BRANCH" } },
   {
     flag: "config-path",
     description: "path of the topics file inside the repository",
     default: "config.json",
+    legacy: { name: "APPLY_CONFIG_PATH" },
   },
   {
     flag: "poll-interval",
     description: "how often to fetch: 30s, 5m, 1h; a bare number means minutes",
     default: "10m",
+    legacy: { name: "POLLING_INTERVAL", convert: legacyMinutes },
   },
   { flag: "port", description: "HTTP port", default: "5000" },
   { flag: "host", description: "address to listen on", default: "127.0.0.1" },
@@ -105,11 +131,17 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     flag: "kubeconfig",
     description: "kubernetes runtime: kubeconfig file (default: in-cluster, then ~/.kube/config)",
   },
-  { flag: "expiration", description: "seconds a request and its responses are kept", default: "172800" },
+  {
+    flag: "expiration",
+    description: "seconds a request and its responses are kept",
+    default: "172800",
+    legacy: { name: "EXPIRATION_TIME", convert: legacySeconds },
+  },
   {
     flag: "banned-kinds",
     description: "space-separated kinds never applied (case-insensitive)",
     default: DEFAULT_BANNED_KINDS.join(" "),
+    legacy: { name: "BANNED_KUBE_RESS" },
   },
   {
     flag: "namespace",
@@ -136,7 +168,12 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     description: "local runtime: space-separated variables lambdas inherit from gitfaas's environment",
     default: "PATH HOME LANG LC_ALL TZ TMPDIR PYENV_ROOT PYENV_VERSION",
   },
-  { flag: "log-level", description: "debug, info, warn or error", default: "info" },
+  {
+    flag: "log-level",
+    description: "debug, info, warn or error",
+    default: "info",
+    legacy: { name: "LOG_LEVEL", convert: legacyLogLevel },
+  },
   {
     flag: "store",
     description: "where requests and answers are kept: sqlite (in --data-dir) or redis (shared by replicas)",
@@ -150,6 +187,7 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
   {
     flag: "redis-password-file",
     description: "redis store: file holding the password (or set GITFAAS_REDIS_PASSWORD); never a flag value",
+    legacy: { name: "REDIS_PASSWORD", target: "GITFAAS_REDIS_PASSWORD" },
   },
   {
     flag: "redis-key-prefix",
@@ -178,14 +216,28 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
   { flag: "max-query-parameters", description: "query parameters accepted by a publish", default: "32" },
   { flag: "max-parameter-length", description: "longest query parameter (name + value)", default: "8192" },
   { flag: "request-timeout", description: "seconds a request may take, ?wait included", default: "330" },
-  { flag: "git-username", description: "HTTP username for the repository" },
+  {
+    flag: "git-username",
+    description: "HTTP username for the repository",
+    legacy: { name: "GIT_USER_NAME" },
+  },
   {
     flag: "git-token-file",
     description: "file holding the HTTP token (or set GITFAAS_GIT_TOKEN); never a flag value",
+    legacy: { name: "GIT_PERSONAL_TOKEN", target: "GITFAAS_GIT_TOKEN" },
   },
-  { flag: "ssh-key-file", description: "SSH private key for the repository" },
+  {
+    flag: "ssh-key-file",
+    description: "SSH private key for the repository",
+    legacy: { name: "GIT_USE_SSH_KEY", convert: legacyUseSshKey },
+  },
   { flag: "ssh-known-hosts-file", description: "known_hosts file for the git server" },
-  { flag: "strict-host-key-checking", description: "yes or no", default: "yes" },
+  {
+    flag: "strict-host-key-checking",
+    description: "yes or no",
+    default: "yes",
+    legacy: { name: "GIT_STRICT_HOST_KEY_CHECKING", convert: legacyYesNo },
+  },
 ];
 
 const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -197,10 +249,6 @@ function podNamespace(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function envName(flag: string): string {
-  return `GITFAAS_${flag.toUpperCase().replaceAll("-", "_")}`;
 }
 
 function invalid(flag: string, message: string): GitfaasError {
@@ -235,13 +283,15 @@ function oneOf<T extends string>(flag: string, text: string, allowed: readonly T
  */
 export function parseSettings(
   values: Readonly<Record<string, string | undefined>>,
-  env: Readonly<Record<string, string | undefined>>,
+  processEnv: Readonly<Record<string, string | undefined>>,
 ): Settings {
-  const get = (flag: string): string | undefined => {
-    const given = values[flag] ?? env[envName(flag)];
-    if (given !== undefined && given !== "") return given;
-    return SERVE_SETTINGS.find((spec) => spec.flag === flag)?.default;
+  const { env, notices } = effectiveEnv(SERVE_SETTINGS, values, processEnv);
+  const given = (flag: string): string | undefined => {
+    const value = values[flag] ?? env[envName(flag)];
+    return value === "" ? undefined : value;
   };
+  const get = (flag: string): string | undefined =>
+    given(flag) ?? SERVE_SETTINGS.find((spec) => spec.flag === flag)?.default;
   const required = (flag: string): string => {
     const value = get(flag);
     if (value === undefined) throw invalid(flag, "is required");
@@ -296,6 +346,14 @@ export function parseSettings(
     throw invalid("local-inherit-env", "refuses names that look like secrets (TOKEN, PASSWORD, SECRET, KEY)");
   }
 
+  const requireRepo = oneOf("require-repo", required("require-repo"), ["yes", "no"] as const) === "yes";
+  if (requireRepo && given("repo") === undefined) {
+    throw invalid(
+      "repo",
+      "is required here: GITFAAS_REQUIRE_REPO=yes (set by the container image) refuses to serve the " +
+        "bundled example; set GITFAAS_REPO (or the original's GIT_URL) to your repository",
+    );
+  }
   const repo = required("repo");
   const gitUsername = get("git-username");
   try {
@@ -365,5 +423,6 @@ export function parseSettings(
         oneOf("strict-host-key-checking", required("strict-host-key-checking"), ["yes", "no"] as const) ===
         "yes",
     },
+    notices,
   };
 }

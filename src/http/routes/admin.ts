@@ -11,7 +11,7 @@ export interface AdminRoutesOptions {
   readonly runtime: LogSource;
 }
 
-/** The served revision and the service's health: `/refresh`, `/status`, `/healthz`, `/readyz`. */
+/** The served revision and the service's health: `/refresh`, `/status`, `/healthz`, `/alive`, `/readyz`. */
 export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
   app.get("/refresh", { config: { access: "admin" } }, async (_request, reply) => {
     const state = await options.source.refresh();
@@ -36,6 +36,9 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   }));
 
   app.get("/healthz", { config: { access: "public" } }, async () => ({ error: false, status: "alive" }));
+
+  // The original's liveness route: its chart's probes, and scripts written for it, call /alive.
+  app.get("/alive", { config: { access: "public" } }, async () => ({ alive: true }));
 
   app.get("/readyz", { config: { access: "public" } }, async (_request, reply) => {
     const state = options.source.state();

@@ -56,7 +56,8 @@ export async function answerRoutes(app: FastifyInstance, options: AnswerRoutesOp
       const { body, contentType } = readBody(request);
       if (body.length === 0) throw new GitfaasError("EMPTY_BODY", "a response needs a body");
       await storeAnswer(options.store, functionUid, { body, contentType, at: new Date() });
-      return reply.code(201).send({ error: false, functionUid });
+      // `message` is the original's answer, which lambdas written for it may check.
+      return reply.code(201).send({ error: false, message: "Response stored correctly", functionUid });
     },
   );
 
