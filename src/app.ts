@@ -33,6 +33,8 @@ export async function startGitfaas(
   logger: Logger,
 ): Promise<RunningGitfaas> {
   let listeningUrl = settings.publicUrl ?? "";
+  let markListening = (): void => undefined;
+  const listening = new Promise<void>((resolve) => (markListening = resolve));
   const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
 
   const storeLogger = logger.child({ component: "store" });
@@ -66,6 +68,10 @@ export async function startGitfaas(
       dataDir: settings.dataDir,
       gitfaasUrl: publicUrl,
       concurrency: settings.localConcurrency,
+      logLimitBytes: settings.localLogLimitBytes,
+      listening,
+      // A shared store lists what other replicas' local runtimes are running right now.
+      ownRunsOnly: settings.store === "redis",
       hostEnv,
       logger: runtimeLogger,
     });
@@ -74,21 +80,6 @@ export async function startGitfaas(
       logger.error({ err: error, functionUid: report.functionUid }, "could not record a status");
     });
   });
-  // A shared store lists what other replicas' local runtimes are running right now: settling those
-  // as interrupted would fail live work, so only a store of our own (or the cluster) is reconciled.
-  if (settings.store !== "redis" || kubernetes) {
-    // Functions still waiting for a slot never started: the dispatcher queues them again (resume).
-    const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
-    await runtime.reconcile(
-      unfinished.map((fn) => ({
-        functionUid: fn.functionUid,
-        status: fn.status,
-        applied: fn.apply !== null && !fn.apply.error,
-      })),
-    );
-  }
-  await kubernetes?.start();
-
   const sync = new GitSync<Catalog>({
     repo: settings.repo,
     branch: settings.branch,
@@ -122,6 +113,21 @@ export async function startGitfaas(
     if (report.status === "succeeded" || report.status === "failed")
       dispatcher.functionFinished(report.functionUid);
   });
+  // Functions still waiting for a slot in the store never started: the dispatcher queues them again
+  // (resume). Those the runtime takes over hold their topic's slot; it reports none of them finished
+  // before reconcile returns, so the hold below comes before their release.
+  const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
+  const taken = new Set(
+    await runtime.reconcile(
+      unfinished.map((fn) => ({
+        functionUid: fn.functionUid,
+        status: fn.status,
+        applied: fn.apply !== null && !fn.apply.error,
+      })),
+    ),
+  );
+  dispatcher.hold(unfinished.filter((fn) => taken.has(fn.functionUid)));
+  await kubernetes?.start();
 
   const access = new AccessControl(settings.accessTokens);
   if (!access.enabled) {
@@ -164,6 +170,7 @@ export async function startGitfaas(
 
   await server.listen({ port: settings.port, host: settings.host });
   listeningUrl = urlOf(server.server.address() as AddressInfo);
+  markListening();
   // Only now do lambdas have a URL to answer to.
   const resumed = await dispatcher.resume();
   if (resumed > 0)

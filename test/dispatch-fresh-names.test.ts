@@ -15,7 +15,9 @@ class RecordingRuntime implements Runtime {
     return { objects: [], message: "recorded" };
   }
   onStatus(): void {}
-  async reconcile(): Promise<void> {}
+  async reconcile(): Promise<readonly string[]> {
+    return [];
+  }
   async logs(): Promise<string | undefined> {
     return undefined;
   }
