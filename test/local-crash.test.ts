@@ -2,7 +2,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { http, nodeJob, respondWith, tempDir, writeTree } from "./support/gitfaas-fixture.js";
@@ -16,18 +16,22 @@ const CLI = ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "m
 
 const repo = await tempDir("crash-repo");
 after(() => rm(repo, { recursive: true, force: true }));
-// Each run notes its function UID in RUNS, says "started", then waits for the GATE file to exist.
+// Each run notes its function UID in RUNS, says "started", then waits for the GATE file to exist; one
+// that exits with an error code notes that first.
 await writeTree(repo, {
   "config.json": JSON.stringify({ topics: [{ name: "gated", configs: ["gated.yaml"] }] }),
   "gated.yaml": nodeJob(
     "gated",
     `import { appendFileSync, existsSync } from "node:fs";
-// The gate's folder gone (the test ended): nobody will open it.
 appendFileSync(process.env.RUNS, process.env.FUNCTION_UID + "\\n");
 console.log("started");
+// The gate's folder gone (the test ended): nobody will open it.
 const dir = process.env.GATE.slice(0, process.env.GATE.lastIndexOf("/"));
 while (!existsSync(process.env.GATE) && existsSync(dir)) await new Promise((resolve) => setTimeout(resolve, 25));
-if (process.env.CODE !== "0") process.exit(Number(process.env.CODE));
+if (process.env.CODE !== "0") {
+  appendFileSync(process.env.RUNS, "exits " + process.env.FUNCTION_UID + "\\n");
+  process.exit(Number(process.env.CODE));
+}
 ${respondWith('"done " + payload')}`,
     { GATE: '"{{gate}}"', RUNS: '"{{runs}}"', CODE: '"{{code}}"' },
   ),
@@ -58,6 +62,8 @@ async function serve(dataDir: string, port: number, extra: string[] = []): Promi
     });
     void exited.then(() => reject(new Error(`gitfaas exited: ${output}`)));
   });
+  // The CLI sets its SIGTERM handler just after that line: one request later it is surely set.
+  await http(`http://127.0.0.1:${port}`, "GET", "/healthz");
   const signal = async (name: NodeJS.Signals): Promise<void> => {
     child.kill(name);
     await exited;
@@ -118,8 +124,12 @@ async function setUp(name: string) {
       return fn && log?.text.includes("started") ? fn : undefined;
     });
   const ranUids = async (): Promise<string[]> =>
-    (await readFile(runs, "utf8").catch(() => "")).split("\n").filter(Boolean);
-  return { gate, dataDir, publish, started, ranUids, port: await freePort() };
+    (await readFile(runs, "utf8").catch(() => ""))
+      .split("\n")
+      .filter((line) => line !== "" && !line.startsWith("exits "));
+  const exiting = (functionUid: string) =>
+    until(async () => ((await readFile(runs, "utf8")).includes(`exits ${functionUid}`) ? true : undefined));
+  return { gate, dataDir, publish, started, ranUids, exiting, port: await freePort() };
 }
 
 test(
@@ -161,14 +171,8 @@ test(
     const fn = await t.started(first.url, requestUid);
     await first.kill9();
     await writeFile(t.gate, "open");
-    // The supervisor records the end while nobody watches.
-    const procs = join(t.dataDir, "runs", fn.functionUid, "procs");
-    await until(async () => {
-      const entries = await readdir(procs).catch(() => [] as string[]);
-      return (await stat(join(procs, entries[0] ?? "none", "exit.json")).catch(() => undefined))
-        ? true
-        : undefined;
-    });
+    // It ends while nobody watches (the next gitfaas may still see its last moments: that is adoption).
+    await t.exiting(fn.functionUid);
 
     const second = await serve(t.dataDir, t.port);
     after(() => second.stop());

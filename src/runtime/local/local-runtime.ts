@@ -241,7 +241,10 @@ export class LocalRuntime implements Runtime {
     });
     let last: AttemptResult | undefined;
     for (let attempt = context.firstAttempt; attempt <= plan.maxAttempts; attempt++) {
-      if (this.closing) return { ok: false, attempts: attempt - 1, reason: "gitfaas stopped while it ran" };
+      // The first attempt may be one taken over at start: it is awaited (and ended by close), never
+      // abandoned while it runs.
+      if (this.closing && attempt > context.firstAttempt)
+        return { ok: false, attempts: attempt - 1, reason: "gitfaas stopped while it ran" };
       onAttempt(attempt);
       last = await this.runAttempt(context, attempt);
       if (last.ok) return { ok: true, attempts: attempt, reason: null };
@@ -354,6 +357,11 @@ export class LocalRuntime implements Runtime {
     run: SupervisedRun,
   ): Promise<AttemptResult> {
     this.live.add(run);
+    // Taken over while gitfaas stops: ended like the runs close() found.
+    if (this.closing) {
+      run.kill("SIGTERM");
+      setTimeout(() => run.kill("SIGKILL"), KILL_GRACE_MS).unref();
+    }
     let timedOut = false;
     const remaining = context.deadline - Date.now();
     const timer =
