@@ -79,10 +79,16 @@ interface BuiltRuntime {
   readonly kubernetes: KubernetesRuntime | undefined;
 }
 
+/** Where lambdas reach this server: known once it listens (`listening`). */
+interface ServerAddress {
+  readonly url: () => string;
+  readonly listening: Promise<void>;
+}
+
 function buildRuntime(
   settings: Settings,
   hostEnv: Readonly<Record<string, string>>,
-  gitfaasUrl: () => string,
+  address: ServerAddress,
   logger: Logger,
 ): BuiltRuntime {
   const runtimeLogger = logger.child({ component: "runtime" });
@@ -102,8 +108,12 @@ function buildRuntime(
   }
   const local = new LocalRuntime({
     dataDir: settings.dataDir,
-    gitfaasUrl,
+    gitfaasUrl: address.url,
     concurrency: settings.localConcurrency,
+    logLimitBytes: settings.localLogLimitBytes,
+    listening: address.listening,
+    // A shared store lists what other replicas' local runtimes are running right now.
+    ownRunsOnly: settings.store === "redis",
     hostEnv,
     logger: runtimeLogger,
   });
@@ -111,21 +121,23 @@ function buildRuntime(
 }
 
 /**
- * After a restart, settles what the store believes runs. A shared store lists what other replicas'
- * local runtimes are running right now: settling those as interrupted would fail live work, so only
- * a store of our own (or the cluster) is reconciled.
+ * After a restart, settles or takes over what the store believes unfinished. Functions still waiting
+ * for a slot in the store never started: the dispatcher queues them again (resume). Those the runtime
+ * takes over hold their topic's slot; it reports none of them finished before reconcile returns, so
+ * the hold comes before their release.
  */
-async function reconcile(settings: Settings, store: Store, built: BuiltRuntime): Promise<void> {
-  if (settings.store === "redis" && !built.kubernetes) return;
-  // Functions still waiting for a slot never started: the dispatcher queues them again (resume).
+async function reconcile(store: Store, runtime: Runtime, dispatcher: Dispatcher): Promise<void> {
   const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
-  await built.runtime.reconcile(
-    unfinished.map((fn) => ({
-      functionUid: fn.functionUid,
-      status: fn.status,
-      applied: fn.apply !== null && !fn.apply.error,
-    })),
+  const taken = new Set(
+    await runtime.reconcile(
+      unfinished.map((fn) => ({
+        functionUid: fn.functionUid,
+        status: fn.status,
+        applied: fn.apply !== null && !fn.apply.error,
+      })),
+    ),
   );
+  dispatcher.hold(unfinished.filter((fn) => taken.has(fn.functionUid)));
 }
 
 function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>; source: CatalogSource } {
@@ -227,6 +239,8 @@ export async function startGitfaas(
   const teardown = new Teardown(logger);
   try {
     let listeningUrl = settings.publicUrl ?? "";
+    let markListening = (): void => undefined;
+    const listening = new Promise<void>((resolve) => (markListening = resolve));
     const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
 
     const store = await buildStore(settings, logger);
@@ -236,17 +250,17 @@ export async function startGitfaas(
     // commits them; failed ones are not retried.
     const statuses = new StatusOutbox({ store, logger: logger.child({ component: "store" }) });
     teardown.add("status outbox", () => statuses.close());
-    const built = buildRuntime(settings, hostEnv, publicUrl, logger);
+    const built = buildRuntime(settings, hostEnv, { url: publicUrl, listening }, logger);
     const runtime = built.runtime;
     teardown.add("runtime", () => runtime.close());
     runtime.onStatus((report) => statuses.report(report.functionUid, report));
-    await reconcile(settings, store, built);
-    await built.kubernetes?.start();
 
     const { sync, source } = buildSync(settings, logger);
     teardown.add("git sync", () => sync.stop());
     const dispatcher = buildDispatcher(settings, { sync, store, runtime }, publicUrl, logger);
     teardown.add("dispatcher", () => dispatcher.close());
+    await reconcile(store, runtime, dispatcher);
+    await built.kubernetes?.start();
     const shutdown = new AbortController();
     const { app: server, routes } = buildHttp(
       settings,
@@ -269,6 +283,7 @@ export async function startGitfaas(
       throw startupFailure("--port", `cannot listen on ${settings.host}:${settings.port}`, error);
     });
     listeningUrl = urlOf(server.server.address() as AddressInfo);
+    markListening();
     // Only now do lambdas have a URL to answer to.
     const resumed = await dispatcher.resume();
     if (resumed > 0)

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TopicAdmission } from "../src/dispatch/index.js";
+import { Semaphore } from "../src/runtime/local/semaphore.js";
 
 test("admission: slots first, then a bounded queue, then 429; a finished function frees its slot", () => {
   const admission = new TopicAdmission({ maxRunningPerTopic: 2, maxQueuedPerTopic: 1 });
@@ -80,4 +81,35 @@ test("admission: no limit starts everything at once", () => {
       "started",
     );
   assert.equal(count, 10);
+});
+
+test("admission: a function taken over after a restart holds its topic's slot, even beyond the limit", () => {
+  const admission = new TopicAdmission({ maxRunningPerTopic: 1, maxQueuedPerTopic: 5 });
+  const started: string[] = [];
+  admission.hold("t", "adopted-1");
+  admission.hold("t", "adopted-2");
+  assert.deepEqual(admission.reserve("t", ["new"]), ["new"]);
+  assert.equal(
+    admission.launch("new", () => started.push("new")),
+    "queued",
+  );
+  // Two run where one may: the newcomer starts only once the count is back under the limit.
+  admission.release("adopted-1");
+  assert.deepEqual(started, []);
+  admission.release("adopted-2");
+  assert.deepEqual(started, ["new"]);
+});
+
+test("local semaphore: runs taken over count towards the limit, and a waiter starts once under it", async () => {
+  const slots = new Semaphore(1);
+  const releaseA = slots.take();
+  const releaseB = slots.take();
+  const waiting = slots.acquire();
+  assert.equal(slots.queued, 1);
+  // Still two holders for one slot: the waiter stays in line (decided at once, not later).
+  releaseA();
+  assert.equal(slots.queued, 1);
+  releaseB();
+  assert.equal(slots.queued, 0);
+  (await waiting)();
 });

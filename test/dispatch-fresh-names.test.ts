@@ -22,7 +22,9 @@ class RecordingRuntime implements Runtime {
     while (this.launches.length < count) await once(this.applied, "launch");
   }
   onStatus(): void {}
-  async reconcile(): Promise<void> {}
+  async reconcile(): Promise<readonly string[]> {
+    return [];
+  }
   async logs(): Promise<LogOutput | undefined> {
     return undefined;
   }

@@ -68,7 +68,9 @@ async function assertPrivate(dataDir: string): Promise<void> {
   for (const name of ["store.db", "store.db-wal", "runs"])
     assert.ok(paths.includes(join(dataDir, name)), name);
   for (const path of [dataDir, ...paths]) {
-    const info = await stat(path);
+    // A run's bookkeeping files go as it settles: one gone since the listing leaks nothing.
+    const info = await stat(path).catch(() => undefined);
+    if (info === undefined) continue;
     assert.equal(nobodyReads(path, info.isDirectory()), false, `${path} is readable by others`);
   }
   for (const name of ["store.db", "store.db-wal"])

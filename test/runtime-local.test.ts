@@ -1,12 +1,19 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, utimes } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
 import { silentLogger } from "../src/logging/index.js";
-import { LocalRuntime, mapMountedPath, type StatusReport } from "../src/runtime/index.js";
+import {
+  LocalRuntime,
+  mapMountedPath,
+  type LocalRuntimeOptions,
+  type StatusReport,
+} from "../src/runtime/index.js";
 import type { KubeObject } from "../src/templating/index.js";
 
 /** The whole output, read from the stream the runtime hands out. */
@@ -24,8 +31,9 @@ interface Harness {
   finished: (functionUid: string) => Promise<StatusReport>;
 }
 
-function harness(concurrency = 4): Harness {
+function harness(concurrency = 4, extra: Partial<LocalRuntimeOptions> = {}): Harness {
   const runtime = new LocalRuntime({
+    ...extra,
     dataDir: join(root, `data-${Math.random().toString(36).slice(2)}`),
     gitfaasUrl: () => "http://127.0.0.1:5999",
     concurrency,
@@ -284,4 +292,57 @@ test("local: prune removes the run folders last changed before the cut and keeps
   assert.deepEqual(await readdir(runsDir), [recent.functionUid]);
   assert.equal(await runtime.logs(old.functionUid), undefined);
   assert.match((await logText(runtime, recent.functionUid)) ?? "", /recent run/);
+});
+
+/** What `seq 1 n` prints. */
+function seqOutput(n: number): string {
+  return Array.from({ length: n }, (_, index) => `${index + 1}\n`).join("");
+}
+
+test("local: a run's supervisor keeps the head and the tail of its output, with a line saying how much was cut", async () => {
+  // The supervisor alone (no gitfaas to tidy up after it): what it writes is what a crash leaves.
+  const dir = await mkdtemp(join(root, "supervisor-"));
+  const header = "--- Job/test-job container main, attempt 1 ---\n";
+  await writeFile(join(dir, "output.log"), header);
+  const supervisor = join(import.meta.dirname, "..", "src", "runtime", "local", "supervisor.ts");
+  const child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", supervisor, dir], {
+    stdio: ["pipe", "ignore", "inherit"],
+  });
+  const spec = {
+    command: "seq",
+    args: ["1", "20000"],
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  };
+  child.stdin.end(JSON.stringify({ ...spec, logFile: join(dir, "output.log"), logLimit: 4096 }));
+  assert.equal((await once(child, "exit"))[0], 0);
+  assert.deepEqual(JSON.parse(await readFile(join(dir, "exit.json"), "utf8")), { code: 0, signal: null });
+  const output = await readFile(join(dir, "output.log"), "utf8");
+  const cut = /^--- gitfaas: (\d+) bytes cut ---$/m.exec(output);
+  assert.ok(cut, output.slice(0, 200));
+  const [before, tail] = output.split(`${cut[0]}\n`) as [string, string];
+  const printed = seqOutput(20000);
+  // The cut line starts a line of its own: a newline is added if the head ended mid-line.
+  const head = printed.startsWith(before.slice(header.length)) ? before : before.slice(0, -1);
+  assert.ok(head.startsWith(`${header}1\n2\n3\n`));
+  assert.equal(head.length, 2048);
+  assert.ok(printed.startsWith(head.slice(header.length)));
+  assert.equal(tail.length, 2048);
+  assert.ok(printed.endsWith(tail));
+  // Nothing lost without a word: what is kept plus what was cut is what the lambda printed.
+  assert.equal(head.length - header.length + Number(cut[1]) + tail.length, printed.length);
+});
+
+test("local: retries that each overflow are cut to one head and one tail once the function settles", async () => {
+  const { runtime, finished } = harness(4, { logLimitBytes: 4096 });
+  const fn = launch([job("seq 1 20000; exit 1", { backoffLimit: 2 })]);
+  await runtime.apply(fn);
+  const final = await finished(fn.functionUid);
+  assert.equal(final.attempts, 3);
+  const output = (await logText(runtime, fn.functionUid)) ?? "";
+  assert.ok(output.length <= 4096 + 64, `${output.length} bytes kept`);
+  assert.ok(output.startsWith("--- Job/test-job container main, attempt 1 ---\n1\n2\n"));
+  // The last attempt's end is what a reader most needs.
+  assert.ok(output.endsWith(seqOutput(20000).slice(-1000)));
+  assert.match(output, /^--- gitfaas: \d+ bytes cut ---$/m);
 });

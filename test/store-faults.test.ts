@@ -97,7 +97,7 @@ async function outageScenario(
   await until("/readyz", async () => (await http(server.url, "GET", "/readyz")).status === 200);
   const waited = await http(server.url, "GET", `/response/${requestUid}?wait=20`);
   assert.equal(waited.status, 200, waited.text);
-  assert.equal((waited.json.functions as { status: string }[])[0]!.status, "succeeded");
+  assert.equal((waited.json.functions as { status: string }[])[0]!.status, "succeeded", waited.text);
 }
 
 test(

@@ -73,6 +73,16 @@ export class TopicAdmission {
     return queued;
   }
 
+  /**
+   * Counts a function that already runs (taken over after a restart) as holding a slot of its topic,
+   * even beyond the limit: newcomers wait until the count is back under it.
+   */
+  hold(topic: string, functionUid: string): void {
+    if (this.unlimited) return;
+    this.topicOf.set(functionUid, topic);
+    this.load(topic).running.add(functionUid);
+  }
+
   /** Starts a reserved function now if it holds a slot; otherwise it starts when one frees up. */
   launch(functionUid: string, start: () => void): "started" | "queued" {
     const topic = this.topicOf.get(functionUid);

@@ -113,6 +113,11 @@ export class Dispatcher {
     this.admission.release(functionUid);
   }
 
+  /** At start: functions the runtime took over from before the restart hold their topics' slots. */
+  hold(functions: readonly { readonly functionUid: string; readonly topic: string }[]): void {
+    for (const fn of functions) this.admission.hold(fn.topic, fn.functionUid);
+  }
+
   /**
    * At shutdown: functions still waiting for a slot stay `pending` with their launch kept in the
    * store, so that the next start (of this replica or another) runs them.

@@ -79,8 +79,11 @@ export interface Runtime {
   apply(launch: FunctionLaunch): Promise<ApplyOutcome>;
   /** Status reports, from now on. */
   onStatus(listener: StatusListener): void;
-  /** After a restart: settle functions the store still believes are running. */
-  reconcile(unfinished: readonly UnfinishedFunction[]): Promise<void>;
+  /**
+   * After a restart: settle functions the store still believes are running. Returns those it took
+   * over and still runs or queues: they hold their topic's slot until they report their end.
+   */
+  reconcile(unfinished: readonly UnfinishedFunction[]): Promise<readonly string[]>;
   /** Output of a function's runs, if this runtime keeps it. */
   logs(functionUid: string, range?: LogRange): Promise<LogOutput | undefined>;
   /** Forgets what it kept (logs, scratch space) about runs finished before `before`. */

@@ -40,6 +40,8 @@ export interface Settings {
   readonly scope: "namespaced" | "clusterWide";
   readonly bodyLimitBytes: number;
   readonly localConcurrency: number;
+  /** Bytes of output the local runtime keeps per function: the head and the tail, the middle cut. */
+  readonly localLogLimitBytes: number;
   readonly localInheritEnv: readonly string[];
   readonly logLevel: LogLevel;
   /** Bearer tokens and what each may do; empty: access control off. */
@@ -162,6 +164,11 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     flag: "local-concurrency",
     description: "local runtime: runs at once; more wait their turn",
     default: "4",
+  },
+  {
+    flag: "local-log-limit",
+    description: "local runtime: bytes of output kept per function (its head and tail; the middle is cut)",
+    default: String(8 * 1024 * 1024),
   },
   {
     flag: "local-inherit-env",
@@ -397,6 +404,7 @@ export function parseSettings(
     scope: oneOf("scope", required("scope"), ["namespaced", "clusterWide"] as const),
     bodyLimitBytes: integer("body-limit", required("body-limit"), 1),
     localConcurrency: integer("local-concurrency", required("local-concurrency"), 1, 1024),
+    localLogLimitBytes: integer("local-log-limit", required("local-log-limit"), 1024),
     localInheritEnv: hostEnvNames,
     accessTokens,
     webhookSecret,

@@ -250,9 +250,10 @@ export class KubernetesRuntime implements Runtime {
     });
   }
 
-  async reconcile(unfinished: readonly UnfinishedFunction[]): Promise<void> {
+  async reconcile(unfinished: readonly UnfinishedFunction[]): Promise<readonly string[]> {
     // Settled once the first lists are in (start): whatever still exists reports itself then.
     this.unfinishedAtStart = unfinished.filter((fn) => fn.applied);
+    return [];
   }
 
   /**

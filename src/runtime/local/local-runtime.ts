@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { appendFile, mkdir, open, readdir, rm, stat } from "node:fs/promises";
+import { appendFile, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join, posix } from "node:path";
@@ -20,6 +19,8 @@ import type {
 import { planRun, type LocalContainer, type LocalRunPlan } from "./pod-spec.js";
 import { StatusListeners } from "../status-listeners.js";
 import { Semaphore } from "./semaphore.js";
+import { adoptSupervised, compactLog, startSupervised, type SupervisedRun } from "./supervised.js";
+import type { ExitRecord, SupervisorSpec } from "./supervisor.js";
 
 export interface LocalRuntimeOptions {
   /** Runs keep their output and scratch volumes under `<dataDir>/runs/<function uid>/`. */
@@ -32,6 +33,20 @@ export interface LocalRuntimeOptions {
   readonly hostEnv: Readonly<Record<string, string>>;
   /** Pause before the second attempt; it doubles for each further one, as Kubernetes' backoff does. */
   readonly retryDelayMs?: number;
+  /**
+   * Resolves once `gitfaasUrl` is known. Runs taken over at start (before the server listens) start
+   * no container before it; absent: known from the start.
+   */
+  readonly listening?: Promise<void>;
+  /** Bytes of output kept per function (head and tail); default 8 MiB. */
+  readonly logLimitBytes?: number;
+  /** How often the end of a run adopted from an earlier gitfaas is looked for; default 200 ms. */
+  readonly adoptPollMs?: number;
+  /**
+   * The store is shared with other replicas: an unfinished function with no folder here is another
+   * replica's, not one this runtime lost.
+   */
+  readonly ownRunsOnly?: boolean;
   readonly logger: Logger;
 }
 
@@ -47,29 +62,74 @@ interface PlanResult {
   readonly reason: string | null;
 }
 
+/** What one object's attempts share. `firstAttempt` is above 1 when a run is taken over after a restart. */
+interface PlanContext {
+  readonly launch: FunctionLaunch;
+  readonly plan: LocalRunPlan;
+  readonly runDir: string;
+  readonly objectIndex: number;
+  readonly jobDeadline: number | undefined;
+  readonly firstAttempt: number;
+}
+
+interface AttemptContext extends PlanContext {
+  readonly attempt: number;
+  readonly volumeDirs: ReadonlyMap<string, string>;
+  /** The earlier of the Job's and the pod's deadline. */
+  readonly deadline: number;
+}
+
+/** `launch.json`: kept from apply until the function settles, so that a restart can queue or resume it. */
+interface KeptLaunch {
+  readonly launch: FunctionLaunch;
+  /** Orders the functions queued again after a restart as they first came. */
+  readonly order: number;
+}
+
+/** What a run folder says about a function found unfinished at start. */
+type RunState =
+  | { readonly kind: "missing" }
+  | { readonly kind: "settled"; readonly report: StatusReport }
+  | { readonly kind: "kept"; readonly kept: KeptLaunch; readonly startedAt: Date | undefined }
+  | { readonly kind: "unknown" };
+
 const KILL_GRACE_MS = 2000;
 const MAX_RETRY_DELAY_MS = 30_000;
+const DEFAULT_LOG_LIMIT = 8 * 1024 * 1024;
 
 /**
  * Runs each container of a Job or bare Pod as a child process on this machine, so that a topic can
  * be tried with no cluster. Images are not pulled: commands run on the host, in the snapshot of the
  * revision they came from; emptyDir and ephemeral volumes are fresh folders removed after each attempt.
+ *
+ * Each container runs under a supervisor (supervisor.ts) that outlives a crash of gitfaas and records
+ * how the command ended. A run folder `<dataDir>/runs/<function uid>/` holds `launch.json` (from
+ * apply until the function settles), `run.json` (once it took a slot), `procs/<object>-<attempt>-
+ * <container>/` (each supervisor's records), `result.json` (the final status) and `output.log`.
+ * After a restart, `reconcile` reads them: a settled function is reported again, one that waited
+ * for a slot waits again, one that ran is taken over where it was: its live runs are adopted and
+ * awaited, containers not started yet start, and further attempts follow as if nothing happened.
  */
 export class LocalRuntime implements Runtime {
   readonly name = "local";
   private readonly statuses: StatusListeners;
   private readonly slots: Semaphore;
-  private readonly children = new Set<ChildProcess>();
+  private readonly live = new Set<SupervisedRun>();
   private readonly executions = new Set<Promise<void>>();
   private closing = false;
   /** Aborted at close: ends retry pauses at once. */
   private readonly stopping = new AbortController();
   private readonly runsDir: string;
+  private applied = 0;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
     this.slots = new Semaphore(Math.max(1, options.concurrency));
     this.runsDir = join(options.dataDir, "runs");
+  }
+
+  private get logLimit(): number {
+    return this.options.logLimitBytes ?? DEFAULT_LOG_LIMIT;
   }
 
   onStatus(listener: StatusListener): void {
@@ -86,17 +146,10 @@ export class LocalRuntime implements Runtime {
     const plans = launch.objects.map((object) => planRun(object, launch.path));
     const runDir = join(this.runsDir, launch.functionUid);
     await mkdir(runDir, { recursive: true });
-    const execution = this.execute(launch, plans, runDir).catch((error: unknown) => {
-      this.options.logger.error({ err: error, functionUid: launch.functionUid }, "local run crashed");
-      this.report({
-        functionUid: launch.functionUid,
-        status: "failed",
-        finishedAt: new Date(),
-        reason: `local runtime error: ${error instanceof Error ? error.message : String(error)}`,
-      });
-    });
-    this.executions.add(execution);
-    void execution.finally(() => this.executions.delete(execution));
+    // Only the owner reads it: rendered env values can be secrets.
+    const kept: KeptLaunch = { launch, order: Date.now() * 1000 + (this.applied++ % 1000) };
+    await writeFile(join(runDir, "launch.json"), JSON.stringify(kept), { mode: 0o600 });
+    this.track(launch.functionUid, this.execute(launch, plans, runDir, undefined));
     const queued = this.slots.queued > 0 ? " (queued: the concurrency limit is reached)" : "";
     return {
       objects: plans.map((plan) => ({ kind: plan.kind, name: plan.name, namespace: undefined })),
@@ -104,34 +157,45 @@ export class LocalRuntime implements Runtime {
     };
   }
 
+  private track(functionUid: string, run: Promise<void>): void {
+    const execution = run.catch((error: unknown) => {
+      this.options.logger.error({ err: error, functionUid }, "local run crashed");
+      this.report({
+        functionUid,
+        status: "failed",
+        finishedAt: new Date(),
+        reason: `local runtime error: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    });
+    this.executions.add(execution);
+    void execution.finally(() => this.executions.delete(execution));
+  }
+
+  /** `resumedFrom`: the start of a run taken over after a restart; it takes its slot at once. */
   private async execute(
     launch: FunctionLaunch,
     plans: readonly LocalRunPlan[],
     runDir: string,
+    resumedFrom: Date | undefined,
   ): Promise<void> {
-    const release = await this.slots.acquire();
+    const release = resumedFrom ? this.slots.take() : await this.slots.acquire();
     try {
-      if (this.closing) {
-        this.report({
-          functionUid: launch.functionUid,
-          status: "failed",
-          finishedAt: new Date(),
-          reason: "gitfaas stopped before it ran",
-        });
-        return;
-      }
-      const startedAt = new Date();
+      // Never started: launch.json stays, and the next start queues it again.
+      if (this.closing && !resumedFrom) return;
+      const startedAt = resumedFrom ?? new Date();
+      if (!resumedFrom) await writeFile(join(runDir, "run.json"), JSON.stringify({ startedAt }));
       let attempts = 0;
       const onAttempt = (attempt: number): void => {
         if (attempt <= attempts) return;
         attempts = attempt;
         this.report({ functionUid: launch.functionUid, status: "running", attempts, startedAt });
       };
-      const results = await Promise.all(
-        plans.map((plan, index) => this.runPlan(launch, plan, runDir, index, onAttempt)),
+      const contexts = await Promise.all(
+        plans.map((plan, objectIndex) => this.planContext(launch, plan, runDir, { objectIndex, startedAt })),
       );
+      const results = await Promise.all(contexts.map((context) => this.runPlan(context, onAttempt)));
       const failed = results.find((result) => !result.ok);
-      this.report({
+      await this.settle(runDir, {
         functionUid: launch.functionUid,
         status: failed ? "failed" : "succeeded",
         attempts: Math.max(...results.map((result) => result.attempts)),
@@ -144,45 +208,64 @@ export class LocalRuntime implements Runtime {
     }
   }
 
-  private async runPlan(
+  private async planContext(
     launch: FunctionLaunch,
     plan: LocalRunPlan,
     runDir: string,
-    objectIndex: number,
-    onAttempt: (attempt: number) => void,
-  ): Promise<PlanResult> {
+    at: { objectIndex: number; startedAt: Date },
+  ): Promise<PlanContext> {
     const jobDeadline =
-      plan.jobDeadlineSeconds === undefined ? undefined : Date.now() + plan.jobDeadlineSeconds * 1000;
-    let last: AttemptResult | undefined;
-    for (let attempt = 1; attempt <= plan.maxAttempts; attempt++) {
-      if (this.closing) return { ok: false, attempts: attempt - 1, reason: "gitfaas stopped while it ran" };
-      onAttempt(attempt);
-      const scratchDir = join(runDir, `object-${objectIndex}`, `attempt-${attempt}`);
-      last = await this.runAttempt(
-        launch,
-        plan,
-        scratchDir,
-        join(runDir, "output.log"),
-        attempt,
-        jobDeadline,
+      plan.jobDeadlineSeconds === undefined
+        ? undefined
+        : at.startedAt.getTime() + plan.jobDeadlineSeconds * 1000;
+    // Attempts already begun (by an earlier gitfaas): the last one is taken over, not run again.
+    const prefix = `o${at.objectIndex}-a`;
+    const begun = (await readdir(join(runDir, "procs")).catch(() => [] as string[]))
+      .filter((entry) => entry.startsWith(prefix))
+      .map((entry) => Number.parseInt(entry.slice(prefix.length), 10))
+      .filter((attempt) => Number.isInteger(attempt));
+    const firstAttempt = Math.max(1, ...begun);
+    return { launch, plan, runDir, objectIndex: at.objectIndex, jobDeadline, firstAttempt };
+  }
+
+  /**
+   * The final status is on disk before anyone hears it: a crash in between reports it again. A disk
+   * that refuses the bookkeeping (full) does not change how the function ended: it is reported anyway.
+   */
+  private async settle(runDir: string, final: StatusReport): Promise<void> {
+    try {
+      await compactLog(join(runDir, "output.log"), this.logLimit);
+      await writeFile(join(runDir, "result.json"), JSON.stringify(final));
+      await rm(join(runDir, "launch.json"), { force: true });
+    } catch (error) {
+      this.options.logger.warn(
+        { err: error, functionUid: final.functionUid },
+        "could not record a run's end on disk; reporting it anyway",
       );
+    }
+    this.report(final);
+  }
+
+  private async runPlan(context: PlanContext, onAttempt: (attempt: number) => void): Promise<PlanResult> {
+    const { plan, jobDeadline } = context;
+    const deadlineExceeded = (attempt: number): PlanResult => ({
+      ok: false,
+      attempts: attempt,
+      reason: `DeadlineExceeded: ${plan.kind} ${plan.name} ran longer than ${plan.jobDeadlineSeconds}s`,
+    });
+    let last: AttemptResult | undefined;
+    for (let attempt = context.firstAttempt; attempt <= plan.maxAttempts; attempt++) {
+      // The first attempt may be one taken over at start: it is awaited (and ended by close), never
+      // abandoned while it runs.
+      if (this.closing && attempt > context.firstAttempt)
+        return { ok: false, attempts: attempt - 1, reason: "gitfaas stopped while it ran" };
+      onAttempt(attempt);
+      last = await this.runAttempt(context, attempt);
       if (last.ok) return { ok: true, attempts: attempt, reason: null };
-      if (last.jobDeadlineExceeded) {
-        return {
-          ok: false,
-          attempts: attempt,
-          reason: `DeadlineExceeded: ${plan.kind} ${plan.name} ran longer than ${plan.jobDeadlineSeconds}s`,
-        };
-      }
+      if (last.jobDeadlineExceeded) return deadlineExceeded(attempt);
       if (attempt < plan.maxAttempts) {
         const delay = Math.min((this.options.retryDelayMs ?? 1000) * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS);
-        if (jobDeadline !== undefined && Date.now() + delay >= jobDeadline) {
-          return {
-            ok: false,
-            attempts: attempt,
-            reason: `DeadlineExceeded: ${plan.kind} ${plan.name} ran longer than ${plan.jobDeadlineSeconds}s`,
-          };
-        }
+        if (jobDeadline !== undefined && Date.now() + delay >= jobDeadline) return deadlineExceeded(attempt);
         await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
@@ -190,14 +273,9 @@ export class LocalRuntime implements Runtime {
     return { ok: false, attempts: plan.maxAttempts, reason: `${tries}${last?.reason ?? "not run"}` };
   }
 
-  private async runAttempt(
-    launch: FunctionLaunch,
-    plan: LocalRunPlan,
-    attemptDir: string,
-    logFile: string,
-    attempt: number,
-    jobDeadline: number | undefined,
-  ): Promise<AttemptResult> {
+  private async runAttempt(context: PlanContext, attempt: number): Promise<AttemptResult> {
+    const { plan } = context;
+    const attemptDir = join(context.runDir, `object-${context.objectIndex}`, `attempt-${attempt}`);
     const volumeDirs = new Map<string, string>();
     for (const volume of plan.volumes) {
       if (volume.type === "hostPath") {
@@ -208,27 +286,18 @@ export class LocalRuntime implements Runtime {
         volumeDirs.set(volume.name, dir);
       }
     }
+    // An attempt taken over after a restart counts its pod deadline from the restart.
     const podDeadline =
       plan.podDeadlineSeconds === undefined ? undefined : Date.now() + plan.podDeadlineSeconds * 1000;
-    const deadline = Math.min(jobDeadline ?? Infinity, podDeadline ?? Infinity);
+    const deadline = Math.min(context.jobDeadline ?? Infinity, podDeadline ?? Infinity);
+    const at: AttemptContext = { ...context, attempt, volumeDirs, deadline };
     try {
-      for (const container of plan.initContainers) {
-        const result = await this.runContainer(
-          launch,
-          plan,
-          container,
-          volumeDirs,
-          logFile,
-          attempt,
-          deadline,
-          jobDeadline,
-        );
+      for (const [index, container] of plan.initContainers.entries()) {
+        const result = await this.runContainer(at, container, `init${index}`);
         if (!result.ok) return result;
       }
       const results = await Promise.all(
-        plan.containers.map((container) =>
-          this.runContainer(launch, plan, container, volumeDirs, logFile, attempt, deadline, jobDeadline),
-        ),
+        plan.containers.map((container, index) => this.runContainer(at, container, `main${index}`)),
       );
       return results.find((result) => !result.ok) ?? { ok: true, reason: "", jobDeadlineExceeded: false };
     } finally {
@@ -237,22 +306,45 @@ export class LocalRuntime implements Runtime {
     }
   }
 
+  /** Takes over the container's run if an earlier gitfaas started it, or starts it. */
   private async runContainer(
-    launch: FunctionLaunch,
-    plan: LocalRunPlan,
+    context: AttemptContext,
     container: LocalContainer,
-    volumeDirs: ReadonlyMap<string, string>,
-    logFile: string,
-    attempt: number,
-    deadline: number,
-    jobDeadline: number | undefined,
+    slot: string,
   ): Promise<AttemptResult> {
+    const procDir = join(context.runDir, "procs", `o${context.objectIndex}-a${context.attempt}-${slot}`);
+    const adopted = await adoptSupervised(procDir, this.options.adoptPollMs ?? 200);
+    if (adopted) return this.watch(context, container, adopted);
+    await this.listening();
+    if (this.closing)
+      return { ok: false, reason: "gitfaas stopped before it started", jobDeadlineExceeded: false };
+    const spec = this.supervisorSpec(context, container);
+    if (typeof spec === "string") return { ok: false, reason: spec, jobDeadlineExceeded: false };
+    await rm(procDir, { recursive: true, force: true });
+    await mkdir(procDir, { recursive: true });
+    await appendFile(
+      spec.logFile,
+      `--- ${context.plan.kind}/${context.plan.name} container ${container.name}, attempt ${context.attempt} ---\n`,
+    );
+    return this.watch(context, container, startSupervised(procDir, spec));
+  }
+
+  private async listening(): Promise<void> {
+    if (!this.options.listening) return;
+    const stopped = new Promise<void>((resolve) =>
+      this.stopping.signal.addEventListener("abort", () => resolve()),
+    );
+    await Promise.race([this.options.listening, stopped]);
+  }
+
+  /** The supervisor's spec, or why the container cannot run. */
+  private supervisorSpec(context: AttemptContext, container: LocalContainer): SupervisorSpec | string {
     const mounts = container.mounts.map((mount) => {
-      const hostDir = volumeDirs.get(mount.volume);
+      const hostDir = context.volumeDirs.get(mount.volume);
       if (hostDir === undefined) {
         throw new GitfaasError(
           "UNSUPPORTED_MANIFEST",
-          `${launch.path}: container ${container.name} mounts unknown volume ${mount.volume}`,
+          `${context.launch.path}: container ${container.name} mounts unknown volume ${mount.volume}`,
         );
       }
       return { mountPath: posix.normalize(mount.mountPath).replace(/\/$/, ""), hostDir };
@@ -261,84 +353,107 @@ export class LocalRuntime implements Runtime {
     const env: Record<string, string> = { ...this.options.hostEnv, GITFAAS_URL: this.options.gitfaasUrl() };
     for (const [name, value] of container.env) env[name] = toHost(value);
     const [command, ...args] = container.command.map(toHost);
-    if (command === undefined)
-      return { ok: false, reason: `container ${container.name} has no command`, jobDeadlineExceeded: false };
+    if (command === undefined) return `container ${container.name} has no command`;
+    return {
+      command,
+      args,
+      cwd: context.launch.revisionDir,
+      env,
+      logFile: join(context.runDir, "output.log"),
+      logLimit: this.logLimit,
+    };
+  }
 
-    await appendFile(
-      logFile,
-      `--- ${plan.kind}/${plan.name} container ${container.name}, attempt ${attempt} ---\n`,
-    );
-    const log = await open(logFile, "a");
+  /** Waits for the run to end, ending its process group at the deadline. */
+  private async watch(
+    context: AttemptContext,
+    container: LocalContainer,
+    run: SupervisedRun,
+  ): Promise<AttemptResult> {
+    this.live.add(run);
+    // Taken over while gitfaas stops: ended like the runs close() found.
+    if (this.closing) {
+      run.kill("SIGTERM");
+      setTimeout(() => run.kill("SIGKILL"), KILL_GRACE_MS).unref();
+    }
+    let timedOut = false;
+    const remaining = context.deadline - Date.now();
+    const timer =
+      Number.isFinite(remaining) && remaining < 2 ** 31
+        ? setTimeout(
+            () => {
+              timedOut = true;
+              run.kill("SIGTERM");
+              setTimeout(() => run.kill("SIGKILL"), KILL_GRACE_MS).unref();
+            },
+            Math.max(0, remaining),
+          )
+        : undefined;
     try {
-      return await new Promise<AttemptResult>((resolve) => {
-        let settled = false;
-        let timedOut = false;
-        const child = spawn(command, args, {
-          cwd: launch.revisionDir,
-          env,
-          stdio: ["ignore", log.fd, log.fd],
-          // Its own process group, so a deadline kills whatever the lambda itself started.
-          detached: true,
-        });
-        this.children.add(child);
-        const remaining = deadline - Date.now();
-        const timer =
-          Number.isFinite(remaining) && remaining < 2 ** 31
-            ? setTimeout(
-                () => {
-                  timedOut = true;
-                  killGroup(child, "SIGTERM");
-                  setTimeout(() => killGroup(child, "SIGKILL"), KILL_GRACE_MS).unref();
-                },
-                Math.max(0, remaining),
-              )
-            : undefined;
-        const finish = (result: AttemptResult): void => {
-          if (settled) return;
-          settled = true;
-          if (timer) clearTimeout(timer);
-          this.children.delete(child);
-          resolve(result);
+      const ended = await run.ended;
+      if (timedOut) {
+        const jobWide = context.jobDeadline !== undefined && Date.now() >= context.jobDeadline - 50;
+        return {
+          ok: false,
+          reason: `container ${container.name}: DeadlineExceeded`,
+          jobDeadlineExceeded: jobWide,
         };
-        child.on("error", (error: NodeJS.ErrnoException) => {
-          const reason =
-            error.code === "ENOENT"
-              ? `container ${container.name}: command not found on this host: ${command}`
-              : `container ${container.name}: ${error.message}`;
-          void appendFile(logFile, `${reason}\n`).catch(() => undefined);
-          finish({ ok: false, reason, jobDeadlineExceeded: false });
-        });
-        child.on("exit", (code, signal) => {
-          if (timedOut) {
-            const jobWide = jobDeadline !== undefined && Date.now() >= jobDeadline - 50;
-            finish({
-              ok: false,
-              reason: `container ${container.name}: DeadlineExceeded`,
-              jobDeadlineExceeded: jobWide,
-            });
-          } else if (code === 0) {
-            finish({ ok: true, reason: "", jobDeadlineExceeded: false });
-          } else {
-            const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-            finish({ ok: false, reason: `container ${container.name} ${how}`, jobDeadlineExceeded: false });
-          }
-        });
-      });
+      }
+      return attemptResult(container.name, ended);
     } finally {
-      await log.close();
+      if (timer) clearTimeout(timer);
+      this.live.delete(run);
     }
   }
 
-  async reconcile(unfinished: readonly UnfinishedFunction[]): Promise<void> {
-    // Child processes die with the gitfaas that started them: nothing found unfinished can still run.
+  /**
+   * After a restart: settles or takes over the functions the store still believes unfinished, and
+   * returns those it took over (running or waiting for a slot): they hold their topic's slot.
+   */
+  async reconcile(unfinished: readonly UnfinishedFunction[]): Promise<readonly string[]> {
+    const taken: { uid: string; kept: KeptLaunch; plans: LocalRunPlan[]; startedAt: Date | undefined }[] = [];
     for (const fn of unfinished) {
-      this.report({
-        functionUid: fn.functionUid,
-        status: "failed",
-        finishedAt: new Date(),
-        reason: "interrupted: gitfaas restarted while this ran on the local runtime",
-      });
+      const runDir = join(this.runsDir, fn.functionUid);
+      const state = await readRunState(runDir);
+      if (state.kind === "missing") {
+        // Never reached this runtime (or, with a shared store, another replica's).
+        if (!this.options.ownRunsOnly) this.interrupted(fn.functionUid, "before it started");
+      } else if (state.kind === "settled") {
+        this.report(state.report);
+      } else if (state.kind === "kept") {
+        try {
+          const plans = state.kept.launch.objects.map((object) => planRun(object, state.kept.launch.path));
+          taken.push({ uid: fn.functionUid, kept: state.kept, plans, startedAt: state.startedAt });
+        } catch (error) {
+          await endRecordedRuns(runDir);
+          this.interrupted(fn.functionUid, `and could not take it over: ${describe(error)}`);
+        }
+      } else {
+        // A run folder this version cannot take over: its processes end before it is called failed.
+        await endRecordedRuns(runDir);
+        this.interrupted(fn.functionUid, "while it ran");
+      }
     }
+    // Runs that had started take their slots first (even beyond the limit), then the queue in its order.
+    taken.sort(
+      (a, b) =>
+        Number(a.startedAt === undefined) - Number(b.startedAt === undefined) || a.kept.order - b.kept.order,
+    );
+    // Started together after every await above, so that the caller hears of none finishing before it
+    // has counted them.
+    for (const { uid, kept, plans, startedAt } of taken) {
+      this.track(uid, this.execute(kept.launch, plans, join(this.runsDir, uid), startedAt));
+    }
+    return taken.map((entry) => entry.uid);
+  }
+
+  private interrupted(functionUid: string, when: string): void {
+    this.report({
+      functionUid,
+      status: "failed",
+      finishedAt: new Date(),
+      reason: `interrupted: gitfaas restarted ${when} on the local runtime`,
+    });
   }
 
   async logs(functionUid: string, range: LogRange = {}): Promise<LogOutput | undefined> {
@@ -375,13 +490,69 @@ export class LocalRuntime implements Runtime {
   async close(): Promise<void> {
     this.closing = true;
     this.stopping.abort();
-    for (const child of this.children) killGroup(child, "SIGTERM");
+    for (const run of this.live) run.kill("SIGTERM");
     // A lambda that ignores SIGTERM must not hold gitfaas's exit.
     const escalate = setTimeout(() => {
-      for (const child of this.children) killGroup(child, "SIGKILL");
+      for (const run of this.live) run.kill("SIGKILL");
     }, KILL_GRACE_MS);
     await Promise.allSettled([...this.executions]);
     clearTimeout(escalate);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function attemptResult(containerName: string, ended: ExitRecord | undefined): AttemptResult {
+  const failed = (reason: string): AttemptResult => ({ ok: false, reason, jobDeadlineExceeded: false });
+  if (ended === undefined)
+    return failed(`container ${containerName} was killed (no exit status was recorded)`);
+  if ("spawnError" in ended) {
+    return failed(
+      ended.notFound
+        ? `container ${containerName}: command not found on this host: ${ended.spawnError.replace(/^spawn (.*) ENOENT$/, "$1")}`
+        : `container ${containerName}: ${ended.spawnError}`,
+    );
+  }
+  if (ended.code === 0) return { ok: true, reason: "", jobDeadlineExceeded: false };
+  return failed(
+    ended.signal
+      ? `container ${containerName} was killed by ${ended.signal}`
+      : `container ${containerName} exited with code ${ended.code}`,
+  );
+}
+
+async function readRunState(runDir: string): Promise<RunState> {
+  const read = async <T>(name: string): Promise<T | undefined> => {
+    try {
+      return JSON.parse(await readFile(join(runDir, name), "utf8")) as T;
+    } catch {
+      return undefined;
+    }
+  };
+  if (!(await stat(runDir).catch(() => undefined))) return { kind: "missing" };
+  const result = await read<StatusReport>("result.json");
+  if (result) {
+    const revive = (value: Date | string | null | undefined) => (value ? new Date(value) : null);
+    return {
+      kind: "settled",
+      report: { ...result, startedAt: revive(result.startedAt), finishedAt: revive(result.finishedAt) },
+    };
+  }
+  const kept = await read<KeptLaunch>("launch.json");
+  if (!kept) return { kind: "unknown" };
+  const run = await read<{ startedAt: string }>("run.json");
+  return { kind: "kept", kept, startedAt: run ? new Date(run.startedAt) : undefined };
+}
+
+/** Ends, with their whole process groups, the runs recorded in a folder that cannot be taken over. */
+async function endRecordedRuns(runDir: string): Promise<void> {
+  const procs = await readdir(join(runDir, "procs")).catch(() => [] as string[]);
+  for (const entry of procs) {
+    const run = await adoptSupervised(join(runDir, "procs", entry), 50);
+    run?.kill("SIGKILL");
+    await run?.ended;
   }
 }
 
@@ -400,13 +571,4 @@ export function mapMountedPath(
       return hostDir + value.slice(mountPath.length);
   }
   return value;
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal);
-  }
 }

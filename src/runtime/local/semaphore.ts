@@ -8,11 +8,25 @@ export class Semaphore {
   async acquire(): Promise<() => void> {
     if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.active++;
+    return this.releaser();
+  }
+
+  /**
+   * A slot now, even beyond the limit: for a run that is already going (taken over after a restart),
+   * which must count towards the limit but cannot wait for it.
+   */
+  take(): () => void {
+    this.active++;
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
+      // Over the limit (runs taken over), a freed slot is not handed on: the count comes down first.
+      const next = this.active <= this.limit ? this.waiting.shift() : undefined;
       if (next) next();
       else this.active--;
     };
