@@ -578,6 +578,8 @@ describe("addTracking", () => {
     ];
     for (const tracked of addTracking(workloads, tracking)) {
       assert.deepEqual(tracked.metadata.labels, expectedLabels, tracked.kind);
+      // Annotations bump a Deployment's generation: only the topic's, the same at every publish.
+      assert.deepEqual(tracked.metadata.annotations, { "gitfaas.dev/topic": tracking.topic }, tracked.kind);
       assert.deepEqual(tracked.spec, workloads.find((w) => w.kind === tracked.kind)!.spec, tracked.kind);
     }
   });

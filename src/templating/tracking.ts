@@ -50,10 +50,17 @@ export function addTracking(objects: KubeObject[], tracking: Tracking): KubeObje
     [TRACKING.functionUidAnnotation]: tracking.functionUid,
     [TRACKING.topicAnnotation]: tracking.topic,
   };
+  // The API server bumps a Deployment's generation on any change of its annotations (they are copied
+  // to its ReplicaSets), so a long-lived object carries no per-publish annotation: its function UID is
+  // its function-id and request-uid labels joined by "-".
+  const stableAnnotations = { [TRACKING.topicAnnotation]: tracking.topic };
   return objects.map((object) => {
     const copy = structuredClone(object);
+    if (!kindIn(copy.kind, RUN_ONCE_KINDS)) {
+      mark(copy, labels, stableAnnotations);
+      return copy;
+    }
     mark(copy, labels, annotations);
-    if (!kindIn(copy.kind, RUN_ONCE_KINDS)) return copy;
     for (const template of templatesOf(copy)) mark(template, labels, annotations);
     return copy;
   });
