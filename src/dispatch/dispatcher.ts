@@ -177,10 +177,13 @@ export class Dispatcher {
       );
     }
 
+    // Declared parameters are checked, and their defaults filled, before anything is rendered.
+    const params = topic.params ? topic.params.check(topic.name, input.params) : input.params;
+    const textNames = topic.params?.textNames ?? new Set<string>();
     const requestUid = newRequestUid();
     const payload = input.body.toString("base64");
     const valuesFor = (functionUid: string): Record<string, string> => ({
-      ...input.params,
+      ...params,
       PAYLOAD: payload,
       PAYLOAD_URL: this.options.payloadUrl(functionUid),
       FUNCTION_UID: functionUid,
@@ -205,7 +208,7 @@ export class Dispatcher {
     }
 
     const prepared: Prepared[] = drafts.map(({ manifest, functionUid, values }) => {
-      const rendered = renderManifest(manifest, values);
+      const rendered = renderManifest(manifest, values, textNames);
       let objects: KubeObject[];
       try {
         objects = enforcePolicy(rendered, this.options.policy, manifest.path);

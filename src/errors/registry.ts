@@ -12,6 +12,10 @@ export const ERROR_REGISTRY = {
   EMPTY_BODY: { status: 400, meaning: "an answer was posted with no body" },
   RESERVED_PARAMETER: { status: 400, meaning: "a query parameter tries to set a built-in template value" },
   TEMPLATE_MISSING_VALUE: { status: 400, meaning: "a placeholder of the topic's manifests has no value" },
+  PARAMETER_INVALID: {
+    status: 400,
+    meaning: "a query parameter breaks its topic's declaration, or is not declared",
+  },
   TOO_MANY_PARAMETERS: { status: 400, meaning: "more query parameters than --max-query-parameters" },
   UNSUPPORTED_CONTENT_TYPE: { status: 406, meaning: "the body's media type is not text/plain, JSON or none" },
   METHOD_NOT_ALLOWED: { status: 405, meaning: "the route exists, not with this method (see Allow)" },
