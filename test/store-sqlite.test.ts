@@ -8,6 +8,7 @@ import { after } from "node:test";
 import type { GitfaasError } from "../src/errors/index.js";
 import { STORE_RETRY_AFTER_SECONDS, SqliteStore } from "../src/store/index.js";
 import { mountSmallDisk } from "./support/tmpfs.js";
+import { pipelineStoreContract } from "./support/pipeline-store-contract.js";
 import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
 
 const dir = await mkdtemp(join(tmpdir(), "gitfaas-sqlite-"));
@@ -15,6 +16,11 @@ after(() => rm(dir, { recursive: true, force: true }));
 let counter = 0;
 
 storeContract("sqlite", async (expirationSeconds) => {
+  counter++;
+  return new SqliteStore({ file: join(dir, `store-${counter}.db`), expirationSeconds });
+});
+
+pipelineStoreContract("sqlite", async (expirationSeconds) => {
   counter++;
   return new SqliteStore({ file: join(dir, `store-${counter}.db`), expirationSeconds });
 });
