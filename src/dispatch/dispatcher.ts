@@ -40,6 +40,10 @@ export interface PublishInput {
   readonly body: Buffer;
   readonly contentType: string;
   readonly params: Readonly<Record<string, string>>;
+  /** A replay: the request it publishes again. */
+  readonly replayOf?: string;
+  /** A replay of what failed: only the topic's manifests at these paths run. */
+  readonly onlyPaths?: ReadonlySet<string>;
 }
 
 /** One object a manifest became: a document, or an item of a `kind: List`. */
@@ -191,7 +195,10 @@ export class Dispatcher {
       RANDOM: randomUUID(),
       TOPIC: topic.name,
     });
-    const drafts = topic.manifests.map((manifest) => {
+    const manifests = input.onlyPaths
+      ? topic.manifests.filter((manifest) => input.onlyPaths?.has(manifest.path))
+      : topic.manifests;
+    const drafts = manifests.map((manifest) => {
       const functionUid = newFunctionUid(requestUid);
       return { manifest, functionUid, values: valuesFor(functionUid) };
     });
@@ -258,6 +265,8 @@ export class Dispatcher {
           path: item.path,
           pendingLaunch: keep(item),
         })),
+        // The caller's values as sent (defaults are filled again at a replay, from its revision).
+        input: { params: input.params, replayOf: input.replayOf ?? null },
       });
     } catch (error) {
       this.admission.cancel(runnable);

@@ -36,6 +36,17 @@ export const ERROR_REGISTRY = {
   FUNCTION_NOT_FOUND: { status: 404, meaning: "no such function (unknown, malformed or expired)" },
   // answers
   ANSWER_FINAL: { status: 409, meaning: "the function has finished: its answer can no longer be replaced" },
+  // pipelines
+  IDEMPOTENCY_KEY_MISMATCH: {
+    status: 422,
+    meaning: "the Idempotency-Key was used for another topic, body or parameters",
+  },
+  IDEMPOTENCY_KEY_IN_PROGRESS: {
+    status: 409,
+    meaning: "the first publish with this Idempotency-Key is under way (see Retry-After)",
+  },
+  REPLAY_UNAVAILABLE: { status: 409, meaning: "the request was kept without its query values" },
+  NOTHING_FAILED: { status: 409, meaning: "a replay of what failed, where nothing failed" },
   // catalog and manifests
   CATALOG_INVALID: { status: 422, meaning: "config.json is invalid" },
   CATALOG_NOT_LOADED: { status: 503, meaning: "no valid revision has been served yet" },

@@ -117,7 +117,11 @@ export function buildServer(options: HttpOptions): GitfaasServer {
     return sendError(reply, "NOT_FOUND", `no route ${request.method} ${path.slice(0, 200)}`);
   });
 
-  void app.register(publishRoutes, { dispatcher: options.dispatcher, limits: options.limits });
+  void app.register(publishRoutes, {
+    dispatcher: options.dispatcher,
+    store: options.store,
+    limits: options.limits,
+  });
   void app.register(answerRoutes, {
     store: options.store,
     logs: options.runtime,
