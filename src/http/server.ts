@@ -16,6 +16,7 @@ import {
 import type { RequestLimits } from "./input.js";
 import type { CatalogSource, LogSource, WebhookVerifier } from "./ports.js";
 import { RouteTable } from "./route-table.js";
+import type { ScheduleView } from "../pipelines/index.js";
 import { adminRoutes } from "./routes/admin.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
@@ -26,6 +27,8 @@ export interface HttpOptions {
   readonly store: Store;
   readonly source: CatalogSource;
   readonly runtime: LogSource;
+  /** Each schedule's next tick and last fire, for `/status`. */
+  readonly schedules?: () => Promise<readonly ScheduleView[]>;
   readonly bodyLimitBytes: number;
   readonly logger: Logger;
   readonly limits: RequestLimits;
@@ -128,7 +131,12 @@ export function buildServer(options: HttpOptions): GitfaasServer {
     maxWaitSeconds: options.maxWaitSeconds,
     shutdown: options.shutdown,
   });
-  void app.register(adminRoutes, { source: options.source, store: options.store, runtime: options.runtime });
+  void app.register(adminRoutes, {
+    source: options.source,
+    store: options.store,
+    runtime: options.runtime,
+    schedules: options.schedules,
+  });
   void app.register(webhookRoutes, { source: options.source, webhooks: options.webhooks });
   return { app, routes };
 }

@@ -46,8 +46,8 @@ export interface IdempotencyClaim {
 
 export interface ScheduleFire {
   readonly at: Date;
-  /** The request the tick published; null when it published nothing (skipped, or still under way). */
-  readonly requestUid: string | null;
+  /** The request the tick published. */
+  readonly requestUid: string;
 }
 
 export interface ApplyResult {
@@ -135,9 +135,9 @@ export interface Store {
   releaseIdempotencyKey(key: string): Promise<void>;
   /** Claims a schedule's tick, once across replicas: true for the one caller that took it. */
   claimScheduleTick(topic: string, at: Date): Promise<boolean>;
-  /** What a claimed tick published. */
+  /** What a claimed tick published (a tick skipped is claimed, never recorded). */
   recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void>;
-  /** The latest tick claimed for the topic (kept for the expiration time). */
+  /** The latest tick that published (kept for the expiration time). */
   lastScheduleFire(topic: string): Promise<ScheduleFire | undefined>;
   /** Answers whether the store is reachable (for /readyz). */
   ping(): Promise<void>;

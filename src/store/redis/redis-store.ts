@@ -514,14 +514,7 @@ export class RedisStore implements Store {
     return this.guarded(async () => {
       const tick = this.key("schedule", topic, String(at.getTime()));
       const taken = await this.commands.set(tick, "", "PX", this.expirationMs, "NX");
-      if (taken !== "OK") return false;
-      await this.commands.set(
-        this.key("schedule-last", topic),
-        JSON.stringify({ at: at.getTime(), requestUid: null }),
-        "PX",
-        this.expirationMs,
-      );
-      return true;
+      return taken === "OK";
     });
   }
 
@@ -541,7 +534,7 @@ export class RedisStore implements Store {
     return this.guarded(async () => {
       const held = await this.commands.get(this.key("schedule-last", topic));
       if (held === null) return undefined;
-      const last = JSON.parse(held) as { at: number; requestUid: string | null };
+      const last = JSON.parse(held) as { at: number; requestUid: string };
       return { at: new Date(last.at), requestUid: last.requestUid };
     });
   }

@@ -590,8 +590,8 @@ export class SqliteStore implements Store {
   async lastScheduleFire(topic: string): Promise<ScheduleFire | undefined> {
     return this.read(() => {
       const row = this.statement(
-        "SELECT at, request_uid FROM schedule_ticks WHERE topic = ? ORDER BY at DESC LIMIT 1",
-      ).get(topic) as { at: number; request_uid: string | null } | undefined;
+        "SELECT at, request_uid FROM schedule_ticks WHERE topic = ? AND request_uid IS NOT NULL ORDER BY at DESC LIMIT 1",
+      ).get(topic) as { at: number; request_uid: string } | undefined;
       return row ? { at: new Date(row.at), requestUid: row.request_uid } : undefined;
     });
   }
