@@ -13,6 +13,7 @@ import {
   type SourceState,
 } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
+import { Scheduler, systemClock, type Clock } from "./pipelines/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import { RedisStore, SqliteStore, StatusOutbox, ensurePrivateDir, type Store } from "./store/index.js";
@@ -26,6 +27,7 @@ export interface RunningGitfaas {
   readonly routes: RouteTable;
   readonly store: Store;
   readonly runtime: Runtime;
+  readonly scheduler: Scheduler;
   close(): Promise<void>;
 }
 
@@ -187,7 +189,13 @@ function buildDispatcher(
 
 function buildHttp(
   settings: Settings,
-  parts: { dispatcher: Dispatcher; store: Store; source: CatalogSource; runtime: Runtime },
+  parts: {
+    dispatcher: Dispatcher;
+    store: Store;
+    source: CatalogSource;
+    runtime: Runtime;
+    schedules: Scheduler["view"];
+  },
   shutdown: AbortSignal,
   logger: Logger,
 ) {
@@ -235,6 +243,8 @@ export async function startGitfaas(
   settings: Settings,
   hostEnv: Readonly<Record<string, string>>,
   logger: Logger,
+  /** Schedules read the time here; a test passes its own and drives `scheduler.tick()`. */
+  clock: Clock = systemClock,
 ): Promise<RunningGitfaas> {
   const teardown = new Teardown(logger);
   try {
@@ -261,10 +271,18 @@ export async function startGitfaas(
     teardown.add("dispatcher", () => dispatcher.close());
     await reconcile(store, runtime, dispatcher);
     await built.kubernetes?.start();
+    const scheduler = new Scheduler({
+      store,
+      currentCatalog: () => sync.current(),
+      publish: (input) => dispatcher.publish(input),
+      clock,
+      logger: logger.child({ component: "schedules" }),
+    });
+    teardown.add("scheduler", () => scheduler.close());
     const shutdown = new AbortController();
     const { app: server, routes } = buildHttp(
       settings,
-      { dispatcher, store, source, runtime },
+      { dispatcher, store, source, runtime, schedules: () => scheduler.view() },
       shutdown.signal,
       logger,
     );
@@ -286,6 +304,7 @@ export async function startGitfaas(
     markListening();
     // Only now do lambdas have a URL to answer to.
     const resumed = await dispatcher.resume();
+    scheduler.start();
     if (resumed > 0)
       logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
     logger.info(
@@ -297,7 +316,7 @@ export async function startGitfaas(
       },
       "gitfaas is serving",
     );
-    return { url: listeningUrl, server, routes, store, runtime, close: () => teardown.run() };
+    return { url: listeningUrl, server, routes, store, runtime, scheduler, close: () => teardown.run() };
   } catch (error) {
     await teardown.run();
     throw error;

@@ -23,6 +23,14 @@ before(async () => {
         { name: "deployment", configs: ["deployment.yaml"] },
         { name: "fails", configs: ["fails.yaml"] },
         { name: "by-url", configs: ["by-url.yaml"] },
+        {
+          name: "typed",
+          configs: ["param.yaml"],
+          params: {
+            who: { type: "string", pattern: "^[a-z]+$", default: "nobody" },
+            n: { type: "integer", maximum: 3 },
+          },
+        },
       ],
     }),
     "echo.yaml": nodeJob("echo", ECHO, { TOPIC_NAME: '"{{ TOPIC }}"' }),
@@ -239,4 +247,16 @@ test("GET /status names the revision, topics and no error", async () => {
   assert.equal(status.json.lastError, null);
   assert.ok((status.json.topics as string[]).includes("echo"));
   assert.ok(status.json.lastSyncAt);
+});
+
+test("a topic's declared parameters: checked before rendering, defaults filled, undeclared refused", async () => {
+  const bad = await http(server.url, "POST", "/publish/typed?who=Ann!&n=4&extra=1");
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.json.code, "PARAMETER_INVALID");
+  const named = (bad.json.details as { parameters: { name: string }[] }).parameters.map((p) => p.name).sort();
+  assert.deepEqual(named, ["extra", "n", "who"]);
+  const { responses } = await publishAndWait("/publish/typed?n=2", "hi");
+  assert.equal((responses.responses as string[]).length, 1);
+  const answer = JSON.parse(Buffer.from((responses.responses as string[])[0] ?? "", "base64").toString());
+  assert.equal(answer.param, "nobody");
 });

@@ -346,3 +346,115 @@ describe("manifests written for the original's Mustache", () => {
     assert.match(error.message, /^l\.yaml:4: a List inside a List is not supported/);
   });
 });
+
+describe('typed parameters ("params" of a topic)', () => {
+  const deployment =
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  labels:\n    code: {{code}}\nspec:\n  replicas: {{replicas}}\n";
+  const declared = {
+    replicas: { type: "integer", minimum: 1, maximum: 10, default: 1 },
+    date: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$" },
+    code: { type: "string", default: "007" },
+  };
+
+  async function typedTopic() {
+    const root = await repo({
+      "config.json": config([{ name: "scale", configs: ["d.yaml"], params: declared }]),
+      "d.yaml": deployment,
+    });
+    const topic = (await loadCatalog(root, "config.json")).topics.get("scale");
+    assert.ok(topic?.params && topic.manifests[0]);
+    return { params: topic.params, manifest: topic.manifests[0] };
+  }
+
+  it("fills defaults; an integer reaches a bare placeholder as a number, a declared string stays text", async () => {
+    const { params, manifest } = await typedTopic();
+    const values = params.check("scale", { replicas: "3" });
+    assert.deepEqual(values, { replicas: "3", code: "007" });
+    const [object] = renderManifest(manifest, values, params.textNames) as unknown as [
+      { spec: { replicas: unknown }; metadata: { labels: { code: unknown } } },
+    ];
+    assert.equal(object.spec.replicas, 3);
+    assert.equal(object.metadata.labels.code, "007");
+    assert.deepEqual(params.check("scale", {}), { replicas: "1", code: "007" });
+  });
+
+  it("refuses bad and undeclared values with PARAMETER_INVALID, naming each and why", async () => {
+    const { params } = await typedTopic();
+    const refused = (() => {
+      try {
+        params.check("scale", { replicas: "11", date: "yesterday", colour: "red" });
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    assert.ok(refused instanceof GitfaasError);
+    assert.equal(refused.code, "PARAMETER_INVALID");
+    const named = (refused.details?.parameters as { name: string; reason: string }[])
+      .map((p) => p.name)
+      .sort();
+    assert.deepEqual(named, ["colour", "date", "replicas"]);
+    assert.match(refused.message, /replicas must be <= 10/);
+    assert.match(refused.message, /colour is not declared/);
+    assert.throws(() => params.check("scale", { replicas: "two" }), /replicas must be integer/);
+  });
+
+  it("a bad declaration refuses the revision with file:line (unknown keyword, bad type, default outside it)", async () => {
+    for (const [bad, reason] of [
+      [{ type: "integer", mnimum: 1 }, /unknown keyword: "mnimum"/],
+      [{ type: "object" }, /"type" must be one of/],
+      [{ type: "integer", minimum: 2, default: 1 }, /the default does not match/],
+    ] as const) {
+      const text = config([{ name: "t", configs: ["d.yaml"], params: { ok: { type: "string" }, bad } }]);
+      const root = await repo({ "config.json": text, "d.yaml": deployment });
+      const error = await refusal(root);
+      assert.equal(error.code, "CATALOG_INVALID");
+      assert.match(error.message, reason);
+      assert.equal(error.details?.line, lineOf(text, '"bad"'), error.message);
+      const problems = await lintCatalog(root, "config.json");
+      assert.equal(problems[0]?.line, lineOf(text, '"bad"'));
+    }
+  });
+});
+
+describe('schedules ("schedule" of a topic)', () => {
+  it("reads the expression in its time zone, with the defaults", async () => {
+    const root = await repo({
+      "config.json": config([
+        {
+          name: "tick",
+          configs: ["j.yaml"],
+          schedule: { cron: "0 9 * * *", timezone: "Europe/Oslo", body: { a: 1 } },
+        },
+      ]),
+      "j.yaml": job("j"),
+    });
+    const schedule = (await loadCatalog(root, "config.json")).topics.get("tick")?.schedule;
+    assert.ok(schedule);
+    assert.equal(schedule.concurrency, "allow");
+    assert.equal(schedule.catchUp, "none");
+    assert.equal(schedule.contentType, "application/json");
+    // 09:00 in Oslo is 08:00 UTC in winter.
+    assert.equal(schedule.next(new Date("2026-01-10T12:00:00Z"))?.toISOString(), "2026-01-11T08:00:00.000Z");
+    assert.equal(
+      schedule.latest(new Date("2026-01-11T08:00:00Z"))?.toISOString(),
+      "2026-01-11T08:00:00.000Z",
+    );
+  });
+
+  it("a bad expression, time zone or option refuses the revision with file:line", async () => {
+    for (const [key, schedule] of [
+      ["cron", { cron: "61 * * * *" }],
+      ["timezone", { cron: "* * * * *", timezone: "Mars/Olympus" }],
+      ["concurrency", { cron: "* * * * *", concurrency: "sometimes" }],
+      ["catchUp", { cron: "* * * * *", catchUp: "all" }],
+    ] as const) {
+      const text = config([{ name: "t", configs: ["j.yaml"], schedule }]);
+      const root = await repo({ "config.json": text, "j.yaml": job("j") });
+      const error = await refusal(root);
+      assert.equal(error.code, "CATALOG_INVALID");
+      assert.match(error.message, new RegExp(`schedule\\.${key}`));
+      assert.equal(error.details?.line, lineOf(text, `"${key}"`), error.message);
+    }
+  });
+});

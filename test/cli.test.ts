@@ -64,7 +64,7 @@ test("lint: a leftover {{ is a warning on stderr with exit 0; a refused Mustache
 });
 
 test("--help describes every command", () => {
-  for (const command of [[], ["serve"], ["publish"], ["responses"], ["lint"], ["logs"]]) {
+  for (const command of [[], ["serve"], ["publish"], ["responses"], ["replay"], ["lint"], ["logs"]]) {
     const result = gitfaas([...command, "--help"]);
     assert.equal(result.code, 0, `${command.join(" ")}: ${result.stderr}`);
     assert.match(result.stdout, /Usage: gitfaas/);
@@ -137,6 +137,13 @@ test("serve (settings from GITFAAS_* variables), publish --wait, responses, logs
   const logs = gitfaas(["logs", answer.functions[0].functionUid, "--url", url]);
   assert.equal(logs.code, 0);
   assert.match(logs.stdout, /greeting ada/);
+
+  const replayed = gitfaas(["replay", answer.requestUid, "--url", url]);
+  assert.equal(replayed.code, 0, replayed.stderr);
+  assert.equal(JSON.parse(replayed.stdout).replayOf, answer.requestUid);
+  const nothingFailed = gitfaas(["replay", answer.requestUid, "--failed", "--url", url]);
+  assert.equal(nothingFailed.code, 1);
+  assert.equal(JSON.parse(nothingFailed.stdout).code, "NOTHING_FAILED");
 
   const missing = gitfaas(["publish", "greet", "--url", url]);
   assert.equal(missing.code, 1);

@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { parseSettings } from "../src/settings/index.js";
 import { RedisStore, type Store } from "../src/store/index.js";
 import { startRedisServer, type RedisServer } from "./support/redis-server.js";
+import { pipelineStoreContract } from "./support/pipeline-store-contract.js";
 import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
 
 let server: RedisServer;
@@ -75,6 +76,7 @@ storeContract(
     return [...(await keysUnder(prefix)), ...members.flat()];
   },
 );
+pipelineStoreContract("redis", (expirationSeconds) => connect(expirationSeconds));
 
 test("redis: the server refuses a missing or wrong password, and the error does not echo it", async () => {
   await assert.rejects(RedisStore.connect({ url: server.url, expirationSeconds: 60 }), /NOAUTH|auth/i);

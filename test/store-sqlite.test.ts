@@ -9,6 +9,7 @@ import Database from "better-sqlite3";
 import type { GitfaasError } from "../src/errors/index.js";
 import { STORE_RETRY_AFTER_SECONDS, SqliteStore, type Store } from "../src/store/index.js";
 import { mountSmallDisk } from "./support/tmpfs.js";
+import { pipelineStoreContract } from "./support/pipeline-store-contract.js";
 import { newFunctionUid, newRequestUid, storeContract } from "./support/store-contract.js";
 
 const dir = await mkdtemp(join(tmpdir(), "gitfaas-sqlite-"));
@@ -41,6 +42,11 @@ storeContract(
     }
   },
 );
+
+pipelineStoreContract("sqlite", async (expirationSeconds) => {
+  counter++;
+  return new SqliteStore({ file: join(dir, `store-${counter}.db`), expirationSeconds });
+});
 
 /** A text request of one function, published now. */
 function oneFunctionRequest(requestUid: string, functionUid: string) {

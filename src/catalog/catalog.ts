@@ -1,11 +1,17 @@
 import { LineCounter, isNode, parseDocument } from "yaml";
 import { GitfaasError, type ErrorCode } from "../errors/index.js";
 import { inspectManifest, type CompiledManifest } from "../templating/index.js";
+import { compileParams, paramsCompiler, type TopicParams } from "./params.js";
 import { normaliseRepoPath, readRepoFile } from "./paths.js";
+import { parseSchedule, type TopicSchedule } from "./schedule.js";
 
 export interface Topic {
   readonly name: string;
   readonly manifests: readonly CompiledManifest[];
+  // Schedules and typed parameters (pipelines: schedules, replay, idempotency, params).
+  /** Declared query parameters; absent: any parameter is taken as text, as before. */
+  readonly params?: TopicParams;
+  readonly schedule?: TopicSchedule;
 }
 
 export interface Catalog {
@@ -114,6 +120,7 @@ async function inspect(root: string, configPath: string): Promise<Inspection> {
   }
   const manifests = new Map<string, ManifestOutcome>();
   const names = new Set<string>();
+  const ajv = paramsCompiler();
   const entries = (config as { topics: unknown[] }).topics;
   for (const [index, entry] of entries.entries()) {
     const at = ["topics", index];
@@ -161,10 +168,39 @@ async function inspect(root: string, configPath: string): Promise<Inspection> {
         });
       }
     }
-    if (valid && typeof name === "string")
-      topics.set(name, Object.freeze({ name, manifests: Object.freeze(compiled) }));
+    const extras = topicExtras(entry as Record<string, unknown>, ajv, (where, message) =>
+      invalid([...at, ...where], `topics[${index}].${message}`),
+    );
+    if (valid && extras && typeof name === "string")
+      topics.set(name, Object.freeze({ name, manifests: Object.freeze(compiled), ...extras }));
   }
   return { catalog, problems, warnings };
+}
+
+/**
+ * A topic's `"params"` and `"schedule"`, checked; undefined when either is refused (each problem
+ * is reported through `invalid`, located under the topic entry).
+ */
+function topicExtras(
+  entry: Readonly<Record<string, unknown>>,
+  ajv: ReturnType<typeof paramsCompiler>,
+  invalid: (where: readonly (string | number)[], message: string) => void,
+): Pick<Topic, "params" | "schedule"> | undefined {
+  const extras: { params?: TopicParams; schedule?: TopicSchedule } = {};
+  let valid = true;
+  if (entry.params !== undefined) {
+    const compiled = compileParams(ajv, entry.params);
+    if ("params" in compiled) extras.params = compiled.params;
+    else compiled.problems.forEach(({ at, message }) => invalid(at, message));
+    valid &&= "params" in compiled;
+  }
+  if (entry.schedule !== undefined) {
+    const parsed = parseSchedule(entry.schedule);
+    if ("schedule" in parsed) extras.schedule = parsed.schedule;
+    else parsed.problems.forEach(({ at, message }) => invalid(at, message));
+    valid &&= "schedule" in parsed;
+  }
+  return valid ? extras : undefined;
 }
 
 /** Reads and compiles a manifest once, however many topics list it; its own problems are reported once. */

@@ -172,6 +172,17 @@ program
   );
 
 program
+  .command("replay <request-uid>")
+  .description("publish a request's body and values again on the current revision, as a new request")
+  .option("--failed", "run only the manifests whose functions failed")
+  .addOption(urlOption())
+  .addOption(tokenFileOption())
+  .action(async (requestUid: string, options: { failed?: boolean; url: string; tokenFile?: string }) => {
+    const path = `/requests/${encodeURIComponent(requestUid)}/replay${options.failed ? "?failed=true" : ""}`;
+    report(await call(options.url, "POST", path, { token: await bearerToken(options.tokenFile) }));
+  });
+
+program
   .command("logs <function-uid>")
   .description("print the output of a function's runs (local runtime)")
   .addOption(urlOption())

@@ -40,6 +40,10 @@ export interface PublishInput {
   readonly body: Buffer;
   readonly contentType: string;
   readonly params: Readonly<Record<string, string>>;
+  /** A replay: the request it publishes again. */
+  readonly replayOf?: string;
+  /** A replay of what failed: only the topic's manifests at these paths run. */
+  readonly onlyPaths?: ReadonlySet<string>;
 }
 
 /** One object a manifest became: a document, or an item of a `kind: List`. */
@@ -182,10 +186,13 @@ export class Dispatcher {
       );
     }
 
+    // Declared parameters are checked, and their defaults filled, before anything is rendered.
+    const params = topic.params ? topic.params.check(topic.name, input.params) : input.params;
+    const textNames = topic.params?.textNames ?? new Set<string>();
     const requestUid = newRequestUid();
     const payload = input.body.toString("base64");
     const valuesFor = (functionUid: string): Record<string, string> => ({
-      ...input.params,
+      ...params,
       PAYLOAD: payload,
       PAYLOAD_URL: this.options.payloadUrl(functionUid),
       FUNCTION_UID: functionUid,
@@ -193,7 +200,10 @@ export class Dispatcher {
       RANDOM: randomUUID(),
       TOPIC: topic.name,
     });
-    const drafts = topic.manifests.map((manifest) => {
+    const manifests = input.onlyPaths
+      ? topic.manifests.filter((manifest) => input.onlyPaths?.has(manifest.path))
+      : topic.manifests;
+    const drafts = manifests.map((manifest) => {
       const functionUid = newFunctionUid(requestUid);
       return { manifest, functionUid, values: valuesFor(functionUid) };
     });
@@ -210,7 +220,7 @@ export class Dispatcher {
     }
 
     const prepared: Prepared[] = drafts.map(({ manifest, functionUid, values }) => {
-      const rendered = renderManifest(manifest, values);
+      const rendered = renderManifest(manifest, values, textNames);
       let objects: KubeObject[];
       try {
         objects = enforcePolicy(rendered, this.options.policy, manifest.path);
@@ -260,6 +270,8 @@ export class Dispatcher {
           path: item.path,
           pendingLaunch: keep(item),
         })),
+        // The caller's values as sent (defaults are filled again at a replay, from its revision).
+        input: { params: input.params, replayOf: input.replayOf ?? null },
       });
     } catch (error) {
       this.admission.cancel(runnable);

@@ -12,6 +12,10 @@ export const ERROR_REGISTRY = {
   EMPTY_BODY: { status: 400, meaning: "an answer was posted with no body" },
   RESERVED_PARAMETER: { status: 400, meaning: "a query parameter tries to set a built-in template value" },
   TEMPLATE_MISSING_VALUE: { status: 400, meaning: "a placeholder of the topic's manifests has no value" },
+  PARAMETER_INVALID: {
+    status: 400,
+    meaning: "a query parameter breaks its topic's declaration, or is not declared",
+  },
   TOO_MANY_PARAMETERS: { status: 400, meaning: "more query parameters than --max-query-parameters" },
   UNSUPPORTED_CONTENT_TYPE: { status: 406, meaning: "the body's media type is not text/plain, JSON or none" },
   METHOD_NOT_ALLOWED: { status: 405, meaning: "the route exists, not with this method (see Allow)" },
@@ -32,6 +36,17 @@ export const ERROR_REGISTRY = {
   FUNCTION_NOT_FOUND: { status: 404, meaning: "no such function (unknown, malformed or expired)" },
   // answers
   ANSWER_FINAL: { status: 409, meaning: "the function has finished: its answer can no longer be replaced" },
+  // pipelines
+  IDEMPOTENCY_KEY_MISMATCH: {
+    status: 422,
+    meaning: "the Idempotency-Key was used for another topic, body or parameters",
+  },
+  IDEMPOTENCY_KEY_IN_PROGRESS: {
+    status: 409,
+    meaning: "the first publish with this Idempotency-Key is under way (see Retry-After)",
+  },
+  REPLAY_UNAVAILABLE: { status: 409, meaning: "the request was kept without its query values" },
+  NOTHING_FAILED: { status: 409, meaning: "a replay of what failed, where nothing failed" },
   // catalog and manifests
   CATALOG_INVALID: { status: 422, meaning: "config.json is invalid" },
   CATALOG_NOT_LOADED: { status: 503, meaning: "no valid revision has been served yet" },

@@ -16,6 +16,7 @@ import {
 import type { RequestLimits } from "./input.js";
 import type { CatalogSource, LogSource, WebhookVerifier } from "./ports.js";
 import { RouteTable } from "./route-table.js";
+import type { ScheduleView } from "../pipelines/index.js";
 import { adminRoutes } from "./routes/admin.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
@@ -26,6 +27,8 @@ export interface HttpOptions {
   readonly store: Store;
   readonly source: CatalogSource;
   readonly runtime: LogSource;
+  /** Each schedule's next tick and last fire, for `/status`. */
+  readonly schedules?: () => Promise<readonly ScheduleView[]>;
   readonly bodyLimitBytes: number;
   readonly logger: Logger;
   readonly limits: RequestLimits;
@@ -117,14 +120,23 @@ export function buildServer(options: HttpOptions): GitfaasServer {
     return sendError(reply, "NOT_FOUND", `no route ${request.method} ${path.slice(0, 200)}`);
   });
 
-  void app.register(publishRoutes, { dispatcher: options.dispatcher, limits: options.limits });
+  void app.register(publishRoutes, {
+    dispatcher: options.dispatcher,
+    store: options.store,
+    limits: options.limits,
+  });
   void app.register(answerRoutes, {
     store: options.store,
     logs: options.runtime,
     maxWaitSeconds: options.maxWaitSeconds,
     shutdown: options.shutdown,
   });
-  void app.register(adminRoutes, { source: options.source, store: options.store, runtime: options.runtime });
+  void app.register(adminRoutes, {
+    source: options.source,
+    store: options.store,
+    runtime: options.runtime,
+    schedules: options.schedules,
+  });
   void app.register(webhookRoutes, { source: options.source, webhooks: options.webhooks });
   return { app, routes };
 }

@@ -24,6 +24,30 @@ export interface NewRequest {
   readonly contentType: string;
   readonly createdAt: Date;
   readonly functions: readonly NewFunction[];
+  /** Replay: the caller's query values as sent (kept for as long as the request), and what it replays. */
+  readonly input?: RequestInput;
+}
+
+// Pipelines: replay inputs, idempotency keys, schedule ticks.
+
+/** What a replay needs beyond the request: the query values as the caller sent them. */
+export interface RequestInput {
+  readonly params: Readonly<Record<string, string>>;
+  /** The request this one replays, if it is a replay. */
+  readonly replayOf: string | null;
+}
+
+/** An idempotency key someone claimed first: what they published, and their answer once they have it. */
+export interface IdempotencyClaim {
+  readonly fingerprint: string;
+  /** The first publish's answer (JSON); null while it is still under way. */
+  readonly answer: string | null;
+}
+
+export interface ScheduleFire {
+  readonly at: Date;
+  /** The request the tick published. */
+  readonly requestUid: string;
 }
 
 export interface ApplyResult {
@@ -97,6 +121,24 @@ export interface Store {
   watchRequest(requestUid: string, listener: () => void): () => void;
   /** Deletes what expired; returns how many requests went. */
   purgeExpired(now?: Date): Promise<number>;
+  // Pipelines: replay inputs, idempotency keys, schedule ticks.
+  /** The query values a request was published with (undefined: unknown, expired, or kept by no version). */
+  getRequestInput(requestUid: string): Promise<RequestInput | undefined>;
+  /**
+   * Claims `key` for the expiration time, atomically across replicas: undefined when this call took
+   * it, else the claim that was there first.
+   */
+  claimIdempotencyKey(key: string, fingerprint: string): Promise<IdempotencyClaim | undefined>;
+  /** Keeps the claimed key's answer, for repeats to get. */
+  completeIdempotencyKey(key: string, answer: string): Promise<void>;
+  /** Lets go of a key whose publish recorded nothing, so that a repeat runs it. */
+  releaseIdempotencyKey(key: string): Promise<void>;
+  /** Claims a schedule's tick, once across replicas: true for the one caller that took it. */
+  claimScheduleTick(topic: string, at: Date): Promise<boolean>;
+  /** What a claimed tick published (a tick skipped is claimed, never recorded). */
+  recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void>;
+  /** The latest tick that published (kept for the expiration time). */
+  lastScheduleFire(topic: string): Promise<ScheduleFire | undefined>;
   /** Answers whether the store is reachable (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

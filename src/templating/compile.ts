@@ -110,10 +110,14 @@ export function missingValues(
   return [...manifest.placeholders].filter((name) => valueOf(values, name) === undefined).sort();
 }
 
-/** Renders every document; fails whole, naming every missing value, rather than render a gap. */
+/**
+ * Renders every document; fails whole, naming every missing value, rather than render a gap. Values
+ * named in `textNames` (parameters a topic declares as strings) stay text in a bare placeholder.
+ */
 export function renderManifest(
   manifest: CompiledManifest,
   values: Readonly<Record<string, string>>,
+  textNames: ReadonlySet<string> = new Set(),
 ): KubeObject[] {
   const missing = missingValues(manifest, values);
   if (missing.length > 0) {
@@ -124,7 +128,7 @@ export function renderManifest(
     );
   }
   // The compiler proved each root is a map with string apiVersion and kind and a metadata map.
-  return manifest.documents.map((document) => renderNode(document.root, values) as KubeObject);
+  return manifest.documents.map((document) => renderNode(document.root, values, textNames) as KubeObject);
 }
 
 function valueOf(values: Readonly<Record<string, string>>, name: string): string | undefined {
@@ -134,24 +138,30 @@ function valueOf(values: Readonly<Record<string, string>>, name: string): string
   return typeof value === "string" ? value : undefined;
 }
 
-function renderNode(node: TemplateNode, values: Readonly<Record<string, string>>): unknown {
+function renderNode(
+  node: TemplateNode,
+  values: Readonly<Record<string, string>>,
+  textNames: ReadonlySet<string>,
+): unknown {
   switch (node.type) {
     case "literal":
       return node.value;
-    case "bare":
-      return naturalScalar(valueOf(values, node.name) ?? "");
+    case "bare": {
+      const value = valueOf(values, node.name) ?? "";
+      return textNames.has(node.name) ? value : naturalScalar(value);
+    }
     case "text":
       return node.parts
         .map((part) => (typeof part === "string" ? part : (valueOf(values, part.name) ?? "")))
         .join("");
     case "seq":
-      return node.items.map((item) => renderNode(item, values));
+      return node.items.map((item) => renderNode(item, values, textNames));
     case "map": {
       const object: Record<string, unknown> = {};
       for (const [key, value] of node.entries) {
         // defineProperty, not assignment: a `__proto__` key must stay data, not replace the prototype.
         Object.defineProperty(object, key, {
-          value: renderNode(value, values),
+          value: renderNode(value, values, textNames),
           enumerable: true,
           writable: true,
           configurable: true,

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { startGitfaas, type RunningGitfaas } from "../../src/app.js";
 import { silentLogger, type Logger } from "../../src/logging/index.js";
+import type { Clock } from "../../src/pipelines/index.js";
 import { parseSettings } from "../../src/settings/index.js";
 
 export async function writeTree(root: string, files: Readonly<Record<string, string>>): Promise<void> {
@@ -19,7 +20,7 @@ export async function tempDir(prefix: string): Promise<string> {
 /** Starts a real gitfaas (HTTP, store, local runtime) on a free loopback port. */
 export async function startServer(
   flags: Record<string, string>,
-  options: { dataDir?: string; env?: Record<string, string>; logger?: Logger } = {},
+  options: { dataDir?: string; env?: Record<string, string>; logger?: Logger; clock?: Clock } = {},
 ): Promise<RunningGitfaas & { dataDir: string; cleanup: () => Promise<void> }> {
   const dataDir = options.dataDir ?? (await tempDir("data"));
   const settings = parseSettings(
@@ -30,6 +31,7 @@ export async function startServer(
     settings,
     { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
     options.logger ?? silentLogger(),
+    options.clock,
   );
   return {
     ...running,

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { describeError } from "../../errors/index.js";
+import type { ScheduleView } from "../../pipelines/index.js";
 import type { Store } from "../../store/index.js";
 import { errorBody, sendError } from "../errors.js";
 import type { CatalogSource, LogSource } from "../ports.js";
@@ -9,6 +10,8 @@ export interface AdminRoutesOptions {
   readonly source: CatalogSource;
   readonly store: Store;
   readonly runtime: LogSource;
+  /** Each schedule's next tick and last fire, for `/status`. */
+  readonly schedules?: () => Promise<readonly ScheduleView[]>;
 }
 
 /** The served revision and the service's health: `/refresh`, `/status`, `/healthz`, `/alive`, `/readyz`. */
@@ -33,6 +36,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   app.get("/status", { config: { access: "admin" } }, async () => ({
     error: false,
     ...stateView(options.source.state()),
+    schedules: (await options.schedules?.()) ?? [],
   }));
 
   app.get("/healthz", { config: { access: "public" } }, async () => ({ error: false, status: "alive" }));

@@ -71,12 +71,14 @@ export async function answerRoutes(app: FastifyInstance, options: AnswerRoutesOp
       }
       const waitMs = parseWait(request.query.wait, options.maxWaitSeconds) * 1000;
       const found = await readRequest(options.store, requestUid, waitMs, options.shutdown);
+      const input = await options.store.getRequestInput(requestUid);
       const showUids = request.grants.has("publish") || request.grants.has("admin");
       return {
         error: false,
         requestUid: found.requestUid,
         topic: found.topic,
         revision: found.revision,
+        replayOf: input?.replayOf ?? null,
         responses: found.functions.map((fn) =>
           fn.response === null ? null : fn.response.body.toString("base64"),
         ),

@@ -1,9 +1,14 @@
 import type { FastifyInstance } from "fastify";
 import type { Dispatcher } from "../../dispatch/index.js";
+import { GitfaasError } from "../../errors/index.js";
+import { isRequestUid } from "../../ids/index.js";
+import { publishOnce, replayRequest } from "../../pipelines/index.js";
+import type { Store } from "../../store/index.js";
 import { queryParams, readBody, type RequestLimits } from "../input.js";
 
 export interface PublishRoutesOptions {
   readonly dispatcher: Dispatcher;
+  readonly store: Store;
   readonly limits: RequestLimits;
 }
 
@@ -14,13 +19,32 @@ export async function publishRoutes(app: FastifyInstance, options: PublishRoutes
     { config: { access: "publish" } },
     async (request, reply) => {
       const { body, contentType } = readBody(request);
-      const report = await options.dispatcher.publish({
+      const input = {
         topic: request.params.topic,
         body,
         contentType,
         params: queryParams(request, options.limits),
-      });
-      return reply.code(202).send(report);
+      };
+      const key = request.headers["idempotency-key"];
+      if (typeof key !== "string") return reply.code(202).send(await options.dispatcher.publish(input));
+      const once = await publishOnce(options.store, key, input, (given) => options.dispatcher.publish(given));
+      if (once.repeated) reply.header("idempotent-replayed", "true");
+      return reply.code(202).send(once.report);
+    },
+  );
+
+  app.post<{ Params: { requestUid: string }; Querystring: { failed?: string } }>(
+    "/requests/:requestUid/replay",
+    { config: { access: "publish" } },
+    async (request, reply) => {
+      const { requestUid } = request.params;
+      if (!isRequestUid(requestUid))
+        throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid.slice(0, 100)}' is not a request UID`);
+      const failed = request.query.failed;
+      if (failed !== undefined && failed !== "true" && failed !== "false")
+        throw new GitfaasError("BAD_REQUEST", "failed must be true or false");
+      const report = await replayRequest(options.store, options.dispatcher, requestUid, failed === "true");
+      return reply.code(202).send({ ...report, replayOf: requestUid });
     },
   );
 }

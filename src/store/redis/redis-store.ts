@@ -5,7 +5,10 @@ import type {
   ApplyResult,
   FunctionRecord,
   FunctionStatus,
+  IdempotencyClaim,
   NewRequest,
+  RequestInput,
+  ScheduleFire,
   RequestRecord,
   StatusChange,
   Store,
@@ -146,6 +149,12 @@ function fromFunctionReply(
   };
 }
 
+/** Replay inputs as fields of the request's hash. */
+function inputFields(input: RequestInput | undefined): Record<string, string> {
+  if (!input) return {};
+  return { inputParams: JSON.stringify(input.params), inputReplayOf: input.replayOf ?? "" };
+}
+
 /**
  * A store in Redis, shared by every gitfaas replica pointing at it: each replica sees the others'
  * requests and answers, and a caller waiting on one replica wakes when another stores the answer
@@ -244,6 +253,7 @@ export class RedisStore implements Store {
         payload: request.payload,
         createdAt: String(createdAt),
         expiresAt: String(expiresAt),
+        ...inputFields(request.input),
       });
       tx.pexpireat(requestKey, expiresAt);
       if (request.functions.length > 0) {
@@ -453,6 +463,79 @@ export class RedisStore implements Store {
       }
       await SWEEP_UNFINISHED.run(this.commands, [this.key("unfinished")], [this.prefix]);
       return purged;
+    });
+  }
+
+  // Pipelines: replay inputs (fields of the request's hash, so they share its expiry), idempotency
+  // keys and schedule ticks (keys of their own, each with the expiration time as its TTL).
+
+  async getRequestInput(requestUid: string): Promise<RequestInput | undefined> {
+    return this.guarded(async () => {
+      const [params, replayOf, expiresAt] = await this.commands.hmget(
+        this.key("request", requestUid),
+        "inputParams",
+        "inputReplayOf",
+        "expiresAt",
+      );
+      if (params == null || Number(expiresAt ?? 0) <= Date.now()) return undefined;
+      return { params: JSON.parse(params) as Record<string, string>, replayOf: replayOf || null };
+    });
+  }
+
+  async claimIdempotencyKey(key: string, fingerprint: string): Promise<IdempotencyClaim | undefined> {
+    return this.guarded(async () => {
+      const redisKey = this.key("idempotency", key);
+      const first: IdempotencyClaim = { fingerprint, answer: null };
+      const taken = await this.commands.set(redisKey, JSON.stringify(first), "PX", this.expirationMs, "NX");
+      if (taken === "OK") return undefined;
+      const held = await this.commands.get(redisKey);
+      // Released or expired between the two commands: the caller may take it again by repeating.
+      return held === null ? { fingerprint, answer: null } : (JSON.parse(held) as IdempotencyClaim);
+    });
+  }
+
+  async completeIdempotencyKey(key: string, answer: string): Promise<void> {
+    return this.guarded(async () => {
+      const redisKey = this.key("idempotency", key);
+      const held = await this.commands.get(redisKey);
+      if (held === null) return;
+      const { fingerprint } = JSON.parse(held) as IdempotencyClaim;
+      await this.commands.set(redisKey, JSON.stringify({ fingerprint, answer }), "KEEPTTL", "XX");
+    });
+  }
+
+  async releaseIdempotencyKey(key: string): Promise<void> {
+    return this.guarded(async () => {
+      await this.commands.del(this.key("idempotency", key));
+    });
+  }
+
+  async claimScheduleTick(topic: string, at: Date): Promise<boolean> {
+    return this.guarded(async () => {
+      const tick = this.key("schedule", topic, String(at.getTime()));
+      const taken = await this.commands.set(tick, "", "PX", this.expirationMs, "NX");
+      return taken === "OK";
+    });
+  }
+
+  async recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void> {
+    return this.guarded(async () => {
+      const last = { at: fire.at.getTime(), requestUid: fire.requestUid };
+      await this.commands.set(
+        this.key("schedule-last", topic),
+        JSON.stringify(last),
+        "PX",
+        this.expirationMs,
+      );
+    });
+  }
+
+  async lastScheduleFire(topic: string): Promise<ScheduleFire | undefined> {
+    return this.guarded(async () => {
+      const held = await this.commands.get(this.key("schedule-last", topic));
+      if (held === null) return undefined;
+      const last = JSON.parse(held) as { at: number; requestUid: string };
+      return { at: new Date(last.at), requestUid: last.requestUid };
     });
   }
 

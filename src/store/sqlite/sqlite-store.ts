@@ -9,7 +9,10 @@ import {
   type ApplyResult,
   type FunctionRecord,
   type FunctionStatus,
+  type IdempotencyClaim,
   type NewRequest,
+  type RequestInput,
+  type ScheduleFire,
   type RequestRecord,
   type StatusChange,
   type Store,
@@ -54,6 +57,28 @@ CREATE INDEX IF NOT EXISTS functions_unfinished ON functions (status) WHERE stat
 CREATE TABLE IF NOT EXISTS heartbeat (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   at INTEGER NOT NULL
+);
+`;
+
+/** Pipelines: replay inputs (they go with their request), idempotency keys and schedule ticks (own expiry). */
+const PIPELINE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS request_inputs (
+  request_uid TEXT PRIMARY KEY REFERENCES requests (request_uid) ON DELETE CASCADE,
+  params      TEXT NOT NULL,
+  replay_of   TEXT
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key         TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  answer      TEXT,
+  expires_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedule_ticks (
+  topic       TEXT NOT NULL,
+  at          INTEGER NOT NULL,
+  request_uid TEXT,
+  expires_at  INTEGER NOT NULL,
+  PRIMARY KEY (topic, at)
 );
 `;
 
@@ -219,6 +244,7 @@ export class SqliteStore implements Store {
       );
     }
     this.db.exec(SCHEMA);
+    this.db.exec(PIPELINE_SCHEMA);
     const columns = this.db.prepare("PRAGMA table_info(functions)").all() as { name: string }[];
     if (!columns.some((column) => column.name === "launch"))
       this.db.exec("ALTER TABLE functions ADD COLUMN launch TEXT");
@@ -324,6 +350,7 @@ export class SqliteStore implements Store {
       request.functions.forEach((fn, index) =>
         insertFunction.run(fn.functionUid, request.requestUid, index, fn.path, fn.pendingLaunch ?? null),
       );
+      if (request.input) this.inputRecorded(request.requestUid, request.input);
     });
   }
 
@@ -487,9 +514,91 @@ export class SqliteStore implements Store {
   }
 
   async purgeExpired(now: Date = new Date()): Promise<number> {
-    return this.write(
-      () => this.statement("DELETE FROM requests WHERE expires_at <= ?").run(now.getTime()).changes,
+    return this.write(() => {
+      this.pipelinesPurged(now.getTime());
+      return this.statement("DELETE FROM requests WHERE expires_at <= ?").run(now.getTime()).changes;
+    });
+  }
+
+  // Pipelines: replay inputs, idempotency keys, schedule ticks.
+
+  private inputRecorded(requestUid: string, input: RequestInput): void {
+    this.statement("INSERT INTO request_inputs (request_uid, params, replay_of) VALUES (?, ?, ?)").run(
+      requestUid,
+      JSON.stringify(input.params),
+      input.replayOf,
     );
+  }
+
+  async getRequestInput(requestUid: string): Promise<RequestInput | undefined> {
+    return this.read(() => {
+      const row = this.statement(
+        `SELECT i.params, i.replay_of FROM request_inputs i JOIN requests r ON r.request_uid = i.request_uid
+           WHERE i.request_uid = ? AND r.expires_at > ?`,
+      ).get(requestUid, Date.now()) as { params: string; replay_of: string | null } | undefined;
+      return row
+        ? { params: JSON.parse(row.params) as Record<string, string>, replayOf: row.replay_of }
+        : undefined;
+    });
+  }
+
+  async claimIdempotencyKey(key: string, fingerprint: string): Promise<IdempotencyClaim | undefined> {
+    return this.write(() => {
+      const now = Date.now();
+      this.statement("DELETE FROM idempotency_keys WHERE key = ? AND expires_at <= ?").run(key, now);
+      const taken = this.statement(
+        "INSERT OR IGNORE INTO idempotency_keys (key, fingerprint, expires_at) VALUES (?, ?, ?)",
+      ).run(key, fingerprint, now + this.expirationMs);
+      if (taken.changes === 1) return undefined;
+      return this.statement("SELECT fingerprint, answer FROM idempotency_keys WHERE key = ?").get(
+        key,
+      ) as IdempotencyClaim;
+    });
+  }
+
+  async completeIdempotencyKey(key: string, answer: string): Promise<void> {
+    await this.write(() =>
+      this.statement("UPDATE idempotency_keys SET answer = ? WHERE key = ?").run(answer, key),
+    );
+  }
+
+  async releaseIdempotencyKey(key: string): Promise<void> {
+    await this.write(() => this.statement("DELETE FROM idempotency_keys WHERE key = ?").run(key));
+  }
+
+  async claimScheduleTick(topic: string, at: Date): Promise<boolean> {
+    return this.write(
+      () =>
+        this.statement("INSERT OR IGNORE INTO schedule_ticks (topic, at, expires_at) VALUES (?, ?, ?)").run(
+          topic,
+          at.getTime(),
+          Date.now() + this.expirationMs,
+        ).changes === 1,
+    );
+  }
+
+  async recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void> {
+    await this.write(() =>
+      this.statement("UPDATE schedule_ticks SET request_uid = ? WHERE topic = ? AND at = ?").run(
+        fire.requestUid,
+        topic,
+        fire.at.getTime(),
+      ),
+    );
+  }
+
+  async lastScheduleFire(topic: string): Promise<ScheduleFire | undefined> {
+    return this.read(() => {
+      const row = this.statement(
+        "SELECT at, request_uid FROM schedule_ticks WHERE topic = ? AND request_uid IS NOT NULL ORDER BY at DESC LIMIT 1",
+      ).get(topic) as { at: number; request_uid: string } | undefined;
+      return row ? { at: new Date(row.at), requestUid: row.request_uid } : undefined;
+    });
+  }
+
+  private pipelinesPurged(now: number): void {
+    this.statement("DELETE FROM idempotency_keys WHERE expires_at <= ?").run(now);
+    this.statement("DELETE FROM schedule_ticks WHERE expires_at <= ?").run(now);
   }
 
   /**
