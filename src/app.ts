@@ -13,6 +13,7 @@ import {
   type SourceState,
 } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
+import { NextSteps, lineageFor, readTree } from "./pipelines/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import { RedisStore, SqliteStore, StatusOutbox, ensurePrivateDir, type Store } from "./store/index.js";
@@ -26,10 +27,14 @@ export interface RunningGitfaas {
   readonly routes: RouteTable;
   readonly store: Store;
   readonly runtime: Runtime;
+  /** Next steps of pipelines: fired as functions finish, and swept for claims left by a dead replica. */
+  readonly nextSteps: NextSteps;
   close(): Promise<void>;
 }
 
 const PURGE_INTERVAL_MS = 60_000;
+/** How often claimed next steps whose claimer may have died are looked for. */
+const FIRING_SWEEP_INTERVAL_MS = 10_000;
 
 function urlOf(address: AddressInfo): string {
   const host = address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
@@ -115,8 +120,8 @@ function buildRuntime(
  * local runtimes are running right now: settling those as interrupted would fail live work, so only
  * a store of our own (or the cluster) is reconciled.
  */
-async function reconcile(settings: Settings, store: Store, built: BuiltRuntime): Promise<void> {
-  if (settings.store === "redis" && !built.kubernetes) return;
+async function reconcile(settings: Settings, store: Store, built: BuiltRuntime): Promise<string[]> {
+  if (settings.store === "redis" && !built.kubernetes) return [];
   // Functions still waiting for a slot never started: the dispatcher queues them again (resume).
   const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
   await built.runtime.reconcile(
@@ -126,6 +131,7 @@ async function reconcile(settings: Settings, store: Store, built: BuiltRuntime):
       applied: fn.apply !== null && !fn.apply.error,
     })),
   );
+  return unfinished.map((fn) => fn.functionUid);
 }
 
 function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>; source: CatalogSource } {
@@ -153,11 +159,12 @@ function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>
 
 function buildDispatcher(
   settings: Settings,
-  parts: { sync: GitSync<Catalog>; store: Store; runtime: Runtime },
+  parts: { sync: GitSync<Catalog>; store: Store; runtime: Runtime; nextSteps: () => NextSteps },
   publicUrl: () => string,
   logger: Logger,
 ): Dispatcher {
   const dispatcher = new Dispatcher({
+    onStartRefused: (functionUid) => parts.nextSteps().heard(functionUid),
     currentCatalog: () => parts.sync.current(),
     store: parts.store,
     runtime: parts.runtime,
@@ -173,9 +180,43 @@ function buildDispatcher(
   return dispatcher;
 }
 
+function buildNextSteps(
+  settings: Settings,
+  parts: { sync: GitSync<Catalog>; store: Store; dispatcher: () => Dispatcher },
+  publicUrl: () => string,
+  logger: Logger,
+): NextSteps {
+  return new NextSteps({
+    store: parts.store,
+    publish: (input) => parts.dispatcher().publish(input),
+    stepsOf: (topic) => parts.sync.current()?.content.topics.get(topic)?.next,
+    maxDepth: settings.pipelineMaxDepth,
+    payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
+    logger: logger.child({ component: "pipelines" }),
+  });
+}
+
+/** Sweeps at start (every claim, when no other process shares the store), then every few seconds. */
+function startFiringSweep(settings: Settings, nextSteps: NextSteps, logger: Logger): () => void {
+  const sweep = (all: boolean) =>
+    void nextSteps
+      .sweep(all)
+      .catch((error: unknown) => logger.error({ err: error }, "next-step sweep failed"));
+  sweep(settings.store !== "redis");
+  const timer = setInterval(() => sweep(false), FIRING_SWEEP_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 function buildHttp(
   settings: Settings,
-  parts: { dispatcher: Dispatcher; store: Store; source: CatalogSource; runtime: Runtime },
+  parts: {
+    dispatcher: Dispatcher;
+    store: Store;
+    source: CatalogSource;
+    runtime: Runtime;
+    nextSteps: NextSteps;
+  },
   shutdown: AbortSignal,
   logger: Logger,
 ) {
@@ -184,8 +225,18 @@ function buildHttp(
     logger.warn({}, "authentication is off: anyone who reaches this port can publish, read and refresh");
   }
   const webhookSecret = settings.webhookSecret;
+  const { store, nextSteps } = parts;
   return buildServer({
     ...parts,
+    runs: {
+      lineageFor: (parent) => lineageFor(store, parent, settings.pipelineMaxDepth),
+      readTree: (requestUid, waitMs, signal) =>
+        readTree(store, requestUid, {
+          waitMs,
+          signal,
+          pendingSteps: (request, firings) => nextSteps.pendingSteps(request, firings),
+        }),
+    },
     bodyLimitBytes: settings.bodyLimitBytes,
     logger: logger.child({ component: "http" }),
     access,
@@ -234,23 +285,39 @@ export async function startGitfaas(
     // A report the store cannot take now is kept and written once it can. Stopped after the runtime
     // (its last reports still go in) and before the store: writes under way finish as the store
     // commits them; failed ones are not retried.
-    const statuses = new StatusOutbox({ store, logger: logger.child({ component: "store" }) });
+    // Built once the catalog and the dispatcher exist; reports before then are of runs settled at start,
+    // whose next steps are fired once it is serving (see below).
+    const late: { nextSteps?: NextSteps } = {};
+    const statuses = new StatusOutbox({
+      store,
+      logger: logger.child({ component: "store" }),
+      onWritten: (functionUid, change) => {
+        if (change.status === "succeeded" || change.status === "failed") late.nextSteps?.heard(functionUid);
+      },
+    });
     teardown.add("status outbox", () => statuses.close());
     const built = buildRuntime(settings, hostEnv, publicUrl, logger);
     const runtime = built.runtime;
     teardown.add("runtime", () => runtime.close());
     runtime.onStatus((report) => statuses.report(report.functionUid, report));
-    await reconcile(settings, store, built);
+    const settled = await reconcile(settings, store, built);
     await built.kubernetes?.start();
 
     const { sync, source } = buildSync(settings, logger);
     teardown.add("git sync", () => sync.stop());
-    const dispatcher = buildDispatcher(settings, { sync, store, runtime }, publicUrl, logger);
+    const dispatcher = buildDispatcher(
+      settings,
+      { sync, store, runtime, nextSteps: () => steps },
+      publicUrl,
+      logger,
+    );
     teardown.add("dispatcher", () => dispatcher.close());
+    const steps = buildNextSteps(settings, { sync, store, dispatcher: () => dispatcher }, publicUrl, logger);
+    late.nextSteps = steps;
     const shutdown = new AbortController();
     const { app: server, routes } = buildHttp(
       settings,
-      { dispatcher, store, source, runtime },
+      { dispatcher, store, source, runtime, nextSteps: steps },
       shutdown.signal,
       logger,
     );
@@ -273,6 +340,9 @@ export async function startGitfaas(
     const resumed = await dispatcher.resume();
     if (resumed > 0)
       logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
+    teardown.add("next-step sweep", startFiringSweep(settings, steps, logger));
+    // Runs the reconcile settled (as interrupted, say) owe their next steps too; claims make it once.
+    for (const functionUid of settled) steps.heard(functionUid);
     logger.info(
       {
         url: listeningUrl,
@@ -282,7 +352,15 @@ export async function startGitfaas(
       },
       "gitfaas is serving",
     );
-    return { url: listeningUrl, server, routes, store, runtime, close: () => teardown.run() };
+    return {
+      url: listeningUrl,
+      server,
+      routes,
+      store,
+      runtime,
+      nextSteps: steps,
+      close: () => teardown.run(),
+    };
   } catch (error) {
     await teardown.run();
     throw error;

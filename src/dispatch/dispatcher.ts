@@ -5,7 +5,7 @@ import { TopicAdmission, type AdmissionLimits } from "./admission.js";
 import { newFunctionUid, newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import type { FunctionLaunch, Runtime } from "../runtime/index.js";
-import type { Store } from "../store/index.js";
+import type { Lineage, Store } from "../store/index.js";
 import {
   addTracking,
   checkSizeLimits,
@@ -33,6 +33,8 @@ export interface DispatcherOptions {
   /** Per-topic limit of running functions and of those waiting; unset: no limit. */
   readonly limits?: AdmissionLimits;
   readonly logger: Logger;
+  /** A function the runtime refused is finished (failed) without a status report: next steps hear it here. */
+  readonly onStartRefused?: (functionUid: string) => void;
 }
 
 export interface PublishInput {
@@ -40,6 +42,10 @@ export interface PublishInput {
   readonly body: Buffer;
   readonly contentType: string;
   readonly params: Readonly<Record<string, string>>;
+  /** The request UID to take; unset: a new one. A next step publishes under the UID of its claim. */
+  readonly requestUid?: string;
+  /** Published on behalf of a function (see src/pipelines). */
+  readonly lineage?: Lineage;
 }
 
 /** One object a manifest became: a document, or an item of a `kind: List`. */
@@ -177,7 +183,7 @@ export class Dispatcher {
       );
     }
 
-    const requestUid = newRequestUid();
+    const requestUid = input.requestUid ?? newRequestUid();
     const payload = input.body.toString("base64");
     const valuesFor = (functionUid: string): Record<string, string> => ({
       ...input.params,
@@ -250,6 +256,7 @@ export class Dispatcher {
         payload: input.body,
         contentType: input.contentType,
         createdAt: new Date(),
+        ...(input.lineage ? { lineage: input.lineage } : {}),
         functions: prepared.map((item) => ({
           functionUid: item.functionUid,
           path: item.path,
@@ -311,7 +318,10 @@ export class Dispatcher {
     } catch (error) {
       this.options.logger.error({ err: error, functionUid: item.functionUid }, "could not record an apply");
     }
-    if (report.error) this.admission.release(item.functionUid);
+    if (report.error) {
+      this.admission.release(item.functionUid);
+      this.options.onStartRefused?.(item.functionUid);
+    }
     return report;
   }
 

@@ -14,11 +14,12 @@ import {
   frameworkMessage,
 } from "./framework-errors.js";
 import type { RequestLimits } from "./input.js";
-import type { CatalogSource, LogSource, WebhookVerifier } from "./ports.js";
+import type { CatalogSource, LogSource, RunSource, WebhookVerifier } from "./ports.js";
 import { RouteTable } from "./route-table.js";
 import { adminRoutes } from "./routes/admin.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
+import { runRoutes } from "./routes/runs.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 export interface HttpOptions {
@@ -26,6 +27,7 @@ export interface HttpOptions {
   readonly store: Store;
   readonly source: CatalogSource;
   readonly runtime: LogSource;
+  readonly runs: RunSource;
   readonly bodyLimitBytes: number;
   readonly logger: Logger;
   readonly limits: RequestLimits;
@@ -117,7 +119,16 @@ export function buildServer(options: HttpOptions): GitfaasServer {
     return sendError(reply, "NOT_FOUND", `no route ${request.method} ${path.slice(0, 200)}`);
   });
 
-  void app.register(publishRoutes, { dispatcher: options.dispatcher, limits: options.limits });
+  void app.register(publishRoutes, {
+    dispatcher: options.dispatcher,
+    limits: options.limits,
+    runs: options.runs,
+  });
+  void app.register(runRoutes, {
+    runs: options.runs,
+    maxWaitSeconds: options.maxWaitSeconds,
+    shutdown: options.shutdown,
+  });
   void app.register(answerRoutes, {
     store: options.store,
     logs: options.runtime,
