@@ -1,6 +1,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadCatalog } from "../src/catalog/index.js";
@@ -289,4 +291,55 @@ test("next steps naming an unknown topic refuse the revision with file:line", as
     code: "CATALOG_INVALID",
     message: /^config\.json:4: onSuccess names topic "nope", which config\.json does not define$/,
   });
+});
+
+const CLI = ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts")];
+
+/** Runs the CLI as its own process (piped: no colour) against the test server. */
+async function gitfaas(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...CLI, ...args, "--url", server.url], {
+    env: { ...process.env, GITFAAS_TOKEN: PUBLISHER },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const [code] = (await once(child, "exit")) as [number | null];
+  return { code, stdout, stderr };
+}
+
+test("CLI: publish --parent links the request; trace prints the run as a plain tree when piped, or JSON", async () => {
+  const root = await publish("a", {});
+  await tree(root);
+  const [fn] = (await server.store.getRequest(root))?.functions ?? [];
+  assert.ok(fn);
+  const published = await gitfaas([
+    "publish",
+    "child",
+    "--json",
+    "-d",
+    '{"n":41}',
+    "--parent",
+    fn.functionUid,
+  ]);
+  assert.equal(published.code, 0, published.stderr);
+  const child = (JSON.parse(published.stdout) as { requestUid: string }).requestUid;
+
+  const traced = await gitfaas(["trace", child, "--wait", "60"]);
+  assert.equal(traced.code, 0, traced.stderr);
+  assert.ok(!traced.stdout.includes("\u001b["), traced.stdout);
+  const lines = traced.stdout.trimEnd().split("\n");
+  assert.equal(lines[0], `${root} a`);
+  assert.match(lines[1] ?? "", /^└─ start\.yaml {2}succeeded {2}\d+(ms|\.\ds)$/);
+  assert.match(traced.stdout, new RegExp(`· onSuccess → b {2}published {2}r-`));
+  assert.match(traced.stdout, new RegExp(`\\s${child} child\\n`));
+  assert.match(lines.at(-1) ?? "", /^4 requests · 4 functions: 4 succeeded · /);
+
+  const json = await gitfaas(["trace", child, "--json"]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.equal((JSON.parse(json.stdout) as TreeView).rootRequestUid, root);
+  const unknown = await gitfaas(["trace", `r-${randomUUID()}`]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stdout, /REQUEST_NOT_FOUND/);
 });
