@@ -13,7 +13,7 @@ import {
   type SourceState,
 } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
-import { Scheduler, systemClock, type Clock } from "./pipelines/index.js";
+import { NextSteps, Scheduler, lineageFor, readTree, systemClock, type Clock } from "./pipelines/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import { RedisStore, SqliteStore, StatusOutbox, ensurePrivateDir, type Store } from "./store/index.js";
@@ -28,10 +28,14 @@ export interface RunningGitfaas {
   readonly store: Store;
   readonly runtime: Runtime;
   readonly scheduler: Scheduler;
+  /** Next steps of pipelines: fired as functions finish, and swept for claims left by a dead replica. */
+  readonly nextSteps: NextSteps;
   close(): Promise<void>;
 }
 
 const PURGE_INTERVAL_MS = 60_000;
+/** How often claimed next steps whose claimer may have died are looked for. */
+const FIRING_SWEEP_INTERVAL_MS = 10_000;
 
 function urlOf(address: AddressInfo): string {
   const host = address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
@@ -128,7 +132,7 @@ function buildRuntime(
  * takes over hold their topic's slot; it reports none of them finished before reconcile returns, so
  * the hold comes before their release.
  */
-async function reconcile(store: Store, runtime: Runtime, dispatcher: Dispatcher): Promise<void> {
+async function reconcile(store: Store, runtime: Runtime, dispatcher: Dispatcher): Promise<string[]> {
   const unfinished = (await store.listUnfinished()).filter((fn) => !fn.queued);
   const taken = new Set(
     await runtime.reconcile(
@@ -140,6 +144,8 @@ async function reconcile(store: Store, runtime: Runtime, dispatcher: Dispatcher)
     ),
   );
   dispatcher.hold(unfinished.filter((fn) => taken.has(fn.functionUid)));
+  // Those it settled (as interrupted, say) owe their next steps.
+  return unfinished.filter((fn) => !taken.has(fn.functionUid)).map((fn) => fn.functionUid);
 }
 
 function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>; source: CatalogSource } {
@@ -167,11 +173,12 @@ function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>
 
 function buildDispatcher(
   settings: Settings,
-  parts: { sync: GitSync<Catalog>; store: Store; runtime: Runtime },
+  parts: { sync: GitSync<Catalog>; store: Store; runtime: Runtime; nextSteps: () => NextSteps },
   publicUrl: () => string,
   logger: Logger,
 ): Dispatcher {
   const dispatcher = new Dispatcher({
+    onStartRefused: (functionUid) => parts.nextSteps().heard(functionUid),
     currentCatalog: () => parts.sync.current(),
     store: parts.store,
     runtime: parts.runtime,
@@ -187,6 +194,34 @@ function buildDispatcher(
   return dispatcher;
 }
 
+function buildNextSteps(
+  settings: Settings,
+  parts: { sync: GitSync<Catalog>; store: Store; dispatcher: () => Dispatcher },
+  publicUrl: () => string,
+  logger: Logger,
+): NextSteps {
+  return new NextSteps({
+    store: parts.store,
+    publish: (input) => parts.dispatcher().publish(input),
+    stepsOf: (topic) => parts.sync.current()?.content.topics.get(topic)?.next,
+    maxDepth: settings.pipelineMaxDepth,
+    payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
+    logger: logger.child({ component: "pipelines" }),
+  });
+}
+
+/** Sweeps at start (every claim, when no other process shares the store), then every few seconds. */
+function startFiringSweep(settings: Settings, nextSteps: NextSteps, logger: Logger): () => void {
+  const sweep = (all: boolean) =>
+    void nextSteps
+      .sweep(all)
+      .catch((error: unknown) => logger.error({ err: error }, "next-step sweep failed"));
+  sweep(settings.store !== "redis");
+  const timer = setInterval(() => sweep(false), FIRING_SWEEP_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 function buildHttp(
   settings: Settings,
   parts: {
@@ -195,6 +230,7 @@ function buildHttp(
     source: CatalogSource;
     runtime: Runtime;
     schedules: Scheduler["view"];
+    nextSteps: NextSteps;
   },
   shutdown: AbortSignal,
   logger: Logger,
@@ -204,8 +240,18 @@ function buildHttp(
     logger.warn({}, "authentication is off: anyone who reaches this port can publish, read and refresh");
   }
   const webhookSecret = settings.webhookSecret;
+  const { store, nextSteps } = parts;
   return buildServer({
     ...parts,
+    runs: {
+      lineageFor: (parent) => lineageFor(store, parent, settings.pipelineMaxDepth),
+      readTree: (requestUid, waitMs, signal) =>
+        readTree(store, requestUid, {
+          waitMs,
+          signal,
+          pendingSteps: (request, firings) => nextSteps.pendingSteps(request, firings),
+        }),
+    },
     bodyLimitBytes: settings.bodyLimitBytes,
     logger: logger.child({ component: "http" }),
     access,
@@ -258,7 +304,16 @@ export async function startGitfaas(
     // A report the store cannot take now is kept and written once it can. Stopped after the runtime
     // (its last reports still go in) and before the store: writes under way finish as the store
     // commits them; failed ones are not retried.
-    const statuses = new StatusOutbox({ store, logger: logger.child({ component: "store" }) });
+    // Built once the catalog and the dispatcher exist; reports before then are of runs settled at start,
+    // whose next steps are fired once it is serving (see below).
+    const late: { nextSteps?: NextSteps } = {};
+    const statuses = new StatusOutbox({
+      store,
+      logger: logger.child({ component: "store" }),
+      onWritten: (functionUid, change) => {
+        if (change.status === "succeeded" || change.status === "failed") late.nextSteps?.heard(functionUid);
+      },
+    });
     teardown.add("status outbox", () => statuses.close());
     const built = buildRuntime(settings, hostEnv, { url: publicUrl, listening }, logger);
     const runtime = built.runtime;
@@ -267,9 +322,14 @@ export async function startGitfaas(
 
     const { sync, source } = buildSync(settings, logger);
     teardown.add("git sync", () => sync.stop());
-    const dispatcher = buildDispatcher(settings, { sync, store, runtime }, publicUrl, logger);
+    const dispatcher = buildDispatcher(
+      settings,
+      { sync, store, runtime, nextSteps: () => steps },
+      publicUrl,
+      logger,
+    );
     teardown.add("dispatcher", () => dispatcher.close());
-    await reconcile(store, runtime, dispatcher);
+    const settled = await reconcile(store, runtime, dispatcher);
     await built.kubernetes?.start();
     const scheduler = new Scheduler({
       store,
@@ -279,10 +339,12 @@ export async function startGitfaas(
       logger: logger.child({ component: "schedules" }),
     });
     teardown.add("scheduler", () => scheduler.close());
+    const steps = buildNextSteps(settings, { sync, store, dispatcher: () => dispatcher }, publicUrl, logger);
+    late.nextSteps = steps;
     const shutdown = new AbortController();
     const { app: server, routes } = buildHttp(
       settings,
-      { dispatcher, store, source, runtime, schedules: () => scheduler.view() },
+      { dispatcher, store, source, runtime, schedules: () => scheduler.view(), nextSteps: steps },
       shutdown.signal,
       logger,
     );
@@ -307,6 +369,9 @@ export async function startGitfaas(
     scheduler.start();
     if (resumed > 0)
       logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
+    teardown.add("next-step sweep", startFiringSweep(settings, steps, logger));
+    // Runs the reconcile settled (as interrupted, say) owe their next steps too; claims make it once.
+    for (const functionUid of settled) steps.heard(functionUid);
     logger.info(
       {
         url: listeningUrl,
@@ -316,7 +381,16 @@ export async function startGitfaas(
       },
       "gitfaas is serving",
     );
-    return { url: listeningUrl, server, routes, store, runtime, scheduler, close: () => teardown.run() };
+    return {
+      url: listeningUrl,
+      server,
+      routes,
+      store,
+      runtime,
+      scheduler,
+      nextSteps: steps,
+      close: () => teardown.run(),
+    };
   } catch (error) {
     await teardown.run();
     throw error;

@@ -20,7 +20,7 @@ function gitfaas(args: string[], env: Record<string, string> = {}) {
 test("lint: the example repository is clean", () => {
   const result = gitfaas(["lint", EXAMPLE_REPO]);
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /ok: 3 topics, 4 manifests/);
+  assert.match(result.stdout, /ok: 4 topics, 5 manifests/);
 });
 
 test("lint: problems are printed as file:line and exit non-zero", async () => {

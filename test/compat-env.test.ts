@@ -253,6 +253,7 @@ test("outside the image: GET /alive as the original's, and POST /response keeps 
   assert.deepEqual((await http(example.url, "GET", "/status")).json.topics, [
     "collect",
     "convert",
+    "report",
     "uncompress",
   ]);
   const alive = await http(example.url, "GET", "/alive");

@@ -6,7 +6,13 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { http, nodeJob, respondWith, startServer, tempDir, writeTree } from "./support/gitfaas-fixture.js";
 import type { Dispatcher } from "../src/dispatch/index.js";
-import { AccessControl, buildServer, type CatalogSource, type LogSource } from "../src/http/index.js";
+import {
+  AccessControl,
+  buildServer,
+  type CatalogSource,
+  type LogSource,
+  type RunSource,
+} from "../src/http/index.js";
 import { silentLogger } from "../src/logging/index.js";
 import type { Store } from "../src/store/index.js";
 
@@ -171,6 +177,7 @@ test("a route that declares no access stops start-up: routes are denied by defau
     store: {} as Store,
     source: {} as CatalogSource,
     runtime: {} as LogSource,
+    runs: {} as RunSource,
     bodyLimitBytes: 1024,
     logger: silentLogger(),
     limits: { maxQueryParameters: 1, maxParameterLength: 10, requestTimeoutMs: 1000 },

@@ -5,6 +5,18 @@ import { compileParams, paramsCompiler, type TopicParams } from "./params.js";
 import { normaliseRepoPath, readRepoFile } from "./paths.js";
 import { parseSchedule, type TopicSchedule } from "./schedule.js";
 
+/** What to publish when a function of the topic finishes (see src/pipelines). */
+export interface NextSteps {
+  /** Published with a function's answer as the body when it succeeds. */
+  readonly onSuccess: readonly string[];
+  /** Published with a report when a function fails (after its retries): dead letters. */
+  readonly onFailure: readonly string[];
+  /** Published once with every answer when all the functions of one request have finished. */
+  readonly join: string | undefined;
+}
+
+export const NO_NEXT_STEPS: NextSteps = Object.freeze({ onSuccess: [], onFailure: [], join: undefined });
+
 export interface Topic {
   readonly name: string;
   readonly manifests: readonly CompiledManifest[];
@@ -12,6 +24,8 @@ export interface Topic {
   /** Declared query parameters; absent: any parameter is taken as text, as before. */
   readonly params?: TopicParams;
   readonly schedule?: TopicSchedule;
+  /** Absent: none (a catalog built by hand). */
+  readonly next?: NextSteps;
 }
 
 export interface Catalog {
@@ -124,12 +138,14 @@ async function inspect(root: string, configPath: string): Promise<Inspection> {
   const entries = (config as { topics: unknown[] }).topics;
   for (const [index, entry] of entries.entries()) {
     const at = ["topics", index];
+    let valid = true;
     if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
       invalid(at, `topics[${index}] must be an object with "name" and "configs"`);
       continue;
     }
     const { name, configs } = entry as { name?: unknown; configs?: unknown };
-    let valid = true;
+    const next = nextStepsOf(entry as Record<string, unknown>, at, invalid);
+    if (next === undefined) valid = false;
     if (typeof name !== "string" || name === "") {
       invalid([...at, "name"], `topics[${index}].name must be a non-empty string`);
       valid = false;
@@ -171,9 +187,10 @@ async function inspect(root: string, configPath: string): Promise<Inspection> {
     const extras = topicExtras(entry as Record<string, unknown>, ajv, (where, message) =>
       invalid([...at, ...where], `topics[${index}].${message}`),
     );
-    if (valid && extras && typeof name === "string")
-      topics.set(name, Object.freeze({ name, manifests: Object.freeze(compiled), ...extras }));
+    if (valid && extras && typeof name === "string" && next !== undefined)
+      topics.set(name, Object.freeze({ name, manifests: Object.freeze(compiled), next, ...extras }));
   }
+  checkNextTopics(entries, names, invalid);
   return { catalog, problems, warnings };
 }
 
@@ -201,6 +218,63 @@ function topicExtras(
     valid &&= "schedule" in parsed;
   }
   return valid ? extras : undefined;
+}
+
+type Invalid = (location: readonly (string | number)[], message: string) => void;
+
+/** A topic's `onSuccess`, `onFailure` and `join`, or undefined when one is malformed (reported). */
+function nextStepsOf(
+  entry: Record<string, unknown>,
+  at: readonly (string | number)[],
+  invalid: Invalid,
+): NextSteps | undefined {
+  const lists: Record<"onSuccess" | "onFailure", string[]> = { onSuccess: [], onFailure: [] };
+  let valid = true;
+  for (const field of ["onSuccess", "onFailure"] as const) {
+    const value = entry[field];
+    if (value === undefined) continue;
+    if (!Array.isArray(value) || !value.every((item) => typeof item === "string" && item !== "")) {
+      invalid([...at, field], `${field} must be an array of topic names`);
+      valid = false;
+      continue;
+    }
+    lists[field] = [...new Set(value as string[])];
+  }
+  const join = entry.join;
+  if (join !== undefined && (typeof join !== "string" || join === "")) {
+    invalid([...at, "join"], "join must be a topic name");
+    valid = false;
+  }
+  if (!valid) return undefined;
+  return Object.freeze({
+    onSuccess: Object.freeze(lists.onSuccess),
+    onFailure: Object.freeze(lists.onFailure),
+    join: join as string | undefined,
+  });
+}
+
+/** Next steps naming a topic the config does not define refuse the revision, each at its line. */
+function checkNextTopics(entries: readonly unknown[], names: ReadonlySet<string>, invalid: Invalid): void {
+  for (const [index, entry] of entries.entries()) {
+    if (typeof entry !== "object" || entry === null) continue;
+    const { onSuccess, onFailure, join } = entry as Record<string, unknown>;
+    const named: [readonly (string | number)[], unknown][] = [
+      ...(["onSuccess", "onFailure"] as const).flatMap((field) => {
+        const list = field === "onSuccess" ? onSuccess : onFailure;
+        return Array.isArray(list)
+          ? list.map((item, i): [(string | number)[], unknown] => [[field, i], item])
+          : [];
+      }),
+      [["join"], join],
+    ];
+    for (const [where, topic] of named) {
+      if (typeof topic === "string" && topic !== "" && !names.has(topic))
+        invalid(
+          ["topics", index, ...where],
+          `${where[0]} names topic ${JSON.stringify(topic)}, which config.json does not define`,
+        );
+    }
+  }
 }
 
 /** Reads and compiles a manifest once, however many topics list it; its own problems are reported once. */

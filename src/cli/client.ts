@@ -8,7 +8,12 @@ export async function call(
   baseUrl: string,
   method: "GET" | "POST",
   path: string,
-  init: { body?: Buffer | string; contentType?: string; token?: string } = {},
+  init: {
+    body?: Buffer | string;
+    contentType?: string;
+    token?: string;
+    headers?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<ClientResult> {
   const url = `${baseUrl.replace(/\/+$/, "")}${path}`;
   let response: Response;
@@ -19,6 +24,7 @@ export async function call(
       headers: {
         ...(init.contentType ? { "content-type": init.contentType } : {}),
         ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+        ...init.headers,
       },
     });
   } catch (error) {

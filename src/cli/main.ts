@@ -9,6 +9,7 @@ import { createLogger } from "../logging/index.js";
 import { SERVE_SETTINGS, envName, parseSettings } from "../settings/index.js";
 import { DEFAULT_BANNED_KINDS, lintPolicy } from "../templating/index.js";
 import { call } from "./client.js";
+import { renderTrace, type TreeAnswer } from "./trace.js";
 
 const DEFAULT_URL = "http://127.0.0.1:5000";
 
@@ -120,6 +121,7 @@ program
     [],
   )
   .option("-w, --wait [seconds]", "then wait for every function's answer and print the responses")
+  .option("--parent <function-uid>", "publish on behalf of this function: the request becomes its child")
   .addOption(urlOption())
   .addOption(tokenFileOption())
   .action(
@@ -130,6 +132,7 @@ program
         json?: boolean;
         param: string[];
         wait?: string | boolean;
+        parent?: string;
         url: string;
         tokenFile?: string;
       },
@@ -149,6 +152,7 @@ program
         body,
         contentType: options.json ? "application/json" : "text/plain",
         token,
+        headers: options.parent === undefined ? {} : { "gitfaas-parent": options.parent },
       });
       const wait = parseWaitSeconds(options.wait);
       const requestUid = (published.body as { requestUid?: string }).requestUid;
@@ -181,6 +185,29 @@ program
     const path = `/requests/${encodeURIComponent(requestUid)}/replay${options.failed ? "?failed=true" : ""}`;
     report(await call(options.url, "POST", path, { token: await bearerToken(options.tokenFile) }));
   });
+
+program
+  .command("trace <request-uid>")
+  .description(
+    "print the whole run a request belongs to, from its root, as a tree with statuses and durations",
+  )
+  .option("-w, --wait [seconds]", "hold until every function of the run has finished")
+  .option("--json", "print the server's answer as JSON")
+  .addOption(urlOption())
+  .addOption(tokenFileOption())
+  .action(
+    async (
+      requestUid: string,
+      options: { wait?: string | boolean; json?: boolean; url: string; tokenFile?: string },
+    ) => {
+      const wait = parseWaitSeconds(options.wait);
+      const path = `/requests/${encodeURIComponent(requestUid)}/tree${wait === undefined ? "" : `?wait=${wait}`}`;
+      const answer = await call(options.url, "GET", path, { token: await bearerToken(options.tokenFile) });
+      if (options.json || answer.status >= 400) return report(answer);
+      // Colour for a terminal only: piped output stays plain text for grep and files.
+      print(renderTrace(answer.body as TreeAnswer, process.stdout.isTTY && !process.env.NO_COLOR));
+    },
+  );
 
 program
   .command("logs <function-uid>")

@@ -5,7 +5,7 @@ import { TopicAdmission, type AdmissionLimits } from "./admission.js";
 import { newFunctionUid, newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import type { FunctionLaunch, Runtime } from "../runtime/index.js";
-import type { Store } from "../store/index.js";
+import type { Lineage, Store } from "../store/index.js";
 import {
   addTracking,
   checkSizeLimits,
@@ -33,6 +33,8 @@ export interface DispatcherOptions {
   /** Per-topic limit of running functions and of those waiting; unset: no limit. */
   readonly limits?: AdmissionLimits;
   readonly logger: Logger;
+  /** A function the runtime refused is finished (failed) without a status report: next steps hear it here. */
+  readonly onStartRefused?: (functionUid: string) => void;
 }
 
 export interface PublishInput {
@@ -44,6 +46,10 @@ export interface PublishInput {
   readonly replayOf?: string;
   /** A replay of what failed: only the topic's manifests at these paths run. */
   readonly onlyPaths?: ReadonlySet<string>;
+  /** The request UID to take; unset: a new one. A next step publishes under the UID of its claim. */
+  readonly requestUid?: string;
+  /** Published on behalf of a function (see src/pipelines). */
+  readonly lineage?: Lineage;
 }
 
 /** One object a manifest became: a document, or an item of a `kind: List`. */
@@ -189,7 +195,7 @@ export class Dispatcher {
     // Declared parameters are checked, and their defaults filled, before anything is rendered.
     const params = topic.params ? topic.params.check(topic.name, input.params) : input.params;
     const textNames = topic.params?.textNames ?? new Set<string>();
-    const requestUid = newRequestUid();
+    const requestUid = input.requestUid ?? newRequestUid();
     const payload = input.body.toString("base64");
     const valuesFor = (functionUid: string): Record<string, string> => ({
       ...params,
@@ -265,6 +271,7 @@ export class Dispatcher {
         payload: input.body,
         contentType: input.contentType,
         createdAt: new Date(),
+        ...(input.lineage ? { lineage: input.lineage } : {}),
         functions: prepared.map((item) => ({
           functionUid: item.functionUid,
           path: item.path,
@@ -328,7 +335,10 @@ export class Dispatcher {
     } catch (error) {
       this.options.logger.error({ err: error, functionUid: item.functionUid }, "could not record an apply");
     }
-    if (report.error) this.admission.release(item.functionUid);
+    if (report.error) {
+      this.admission.release(item.functionUid);
+      this.options.onStartRefused?.(item.functionUid);
+    }
     return report;
   }
 

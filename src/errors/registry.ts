@@ -29,6 +29,14 @@ export const ERROR_REGISTRY = {
   PARAMETER_TOO_LONG: { status: 414, meaning: "a query parameter, path segment or URL is too long" },
   EXPECTATION_FAILED: { status: 417, meaning: "an Expect header other than 100-continue" },
   HEADERS_TOO_LARGE: { status: 431, meaning: "the request's headers are too large" },
+  INVALID_PARENT: {
+    status: 400,
+    meaning: "the Gitfaas-Parent header is not the UID of a live function",
+  },
+  PIPELINE_TOO_DEEP: {
+    status: 422,
+    meaning: "the publish would make a chain deeper than --pipeline-max-depth",
+  },
   // lookups
   NOT_FOUND: { status: 404, meaning: "no such route" },
   TOPIC_NOT_FOUND: { status: 404, meaning: "no such topic in the served revision" },

@@ -1,6 +1,16 @@
 import type { Readable } from "node:stream";
 
 /** What the HTTP layer needs of the rest of gitfaas, without knowing git, runtimes or stores' kinds. */
+import type { RunTree } from "../pipelines/index.js";
+import type { Lineage } from "../store/index.js";
+
+/** Pipelines: who a publish is made for, and runs as a whole. */
+export interface RunSource {
+  /** The lineage of a publish made on behalf of a function (Gitfaas-Parent); throws INVALID_PARENT. */
+  lineageFor(parentFunctionUid: string): Promise<Lineage>;
+  /** The whole run of a request, from its root; held up to `waitMs` until it has finished. */
+  readTree(requestUid: string, waitMs: number, signal: AbortSignal | undefined): Promise<RunTree>;
+}
 
 /** The repository being served, without knowing it is git. */
 export interface CatalogSource {

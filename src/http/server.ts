@@ -14,12 +14,13 @@ import {
   frameworkMessage,
 } from "./framework-errors.js";
 import type { RequestLimits } from "./input.js";
-import type { CatalogSource, LogSource, WebhookVerifier } from "./ports.js";
+import type { CatalogSource, LogSource, RunSource, WebhookVerifier } from "./ports.js";
 import { RouteTable } from "./route-table.js";
 import type { ScheduleView } from "../pipelines/index.js";
 import { adminRoutes } from "./routes/admin.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
+import { runRoutes } from "./routes/runs.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 export interface HttpOptions {
@@ -29,6 +30,7 @@ export interface HttpOptions {
   readonly runtime: LogSource;
   /** Each schedule's next tick and last fire, for `/status`. */
   readonly schedules?: () => Promise<readonly ScheduleView[]>;
+  readonly runs: RunSource;
   readonly bodyLimitBytes: number;
   readonly logger: Logger;
   readonly limits: RequestLimits;
@@ -124,6 +126,12 @@ export function buildServer(options: HttpOptions): GitfaasServer {
     dispatcher: options.dispatcher,
     store: options.store,
     limits: options.limits,
+    runs: options.runs,
+  });
+  void app.register(runRoutes, {
+    runs: options.runs,
+    maxWaitSeconds: options.maxWaitSeconds,
+    shutdown: options.shutdown,
   });
   void app.register(answerRoutes, {
     store: options.store,

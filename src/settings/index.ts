@@ -53,6 +53,8 @@ export interface Settings {
   readonly maxQueryParameters: number;
   readonly maxParameterLength: number;
   readonly requestTimeoutMs: number;
+  /** Pipelines: the longest chain of publishes from a root request (next steps and Gitfaas-Parent). */
+  readonly pipelineMaxDepth: number;
   /** sqlite: a file in the data dir, one gitfaas; redis: shared by every replica pointing at it. */
   readonly store: "sqlite" | "redis";
   readonly redis: {
@@ -223,6 +225,12 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
   { flag: "max-query-parameters", description: "query parameters accepted by a publish", default: "32" },
   { flag: "max-parameter-length", description: "longest query parameter (name + value)", default: "8192" },
   { flag: "request-timeout", description: "seconds a request may take, ?wait included", default: "330" },
+  {
+    flag: "pipeline-max-depth",
+    description:
+      "longest chain of publishes from a root request (next steps, Gitfaas-Parent); deeper is refused",
+    default: "32",
+  },
   {
     flag: "git-username",
     description: "HTTP username for the repository",
@@ -413,6 +421,7 @@ export function parseSettings(
     maxQueryParameters: integer("max-query-parameters", required("max-query-parameters"), 0, 10_000),
     maxParameterLength: integer("max-parameter-length", required("max-parameter-length"), 1),
     requestTimeoutMs: integer("request-timeout", required("request-timeout"), 1) * 1000,
+    pipelineMaxDepth: integer("pipeline-max-depth", required("pipeline-max-depth"), 1, 10_000),
     store: oneOf("store", required("store"), ["sqlite", "redis"] as const),
     redis: { url: redisUrl, password: redisPassword, keyPrefix: required("redis-key-prefix") },
     logLevel: oneOf("log-level", required("log-level"), [

@@ -24,6 +24,8 @@ export interface NewRequest {
   readonly contentType: string;
   readonly createdAt: Date;
   readonly functions: readonly NewFunction[];
+  /** Pipelines: the function this request was published on behalf of; absent for a root request. */
+  readonly lineage?: Lineage;
   /** Replay: the caller's query values as sent (kept for as long as the request), and what it replays. */
   readonly input?: RequestInput;
 }
@@ -96,10 +98,69 @@ export interface RequestRecord {
   readonly expiresAt: Date;
   /** In apply order. */
   readonly functions: readonly FunctionRecord[];
+  /** Pipelines: null for a root request (its own root). */
+  readonly lineage: Lineage | null;
 }
 
-export interface Store {
-  /** Records a request and its functions (status `pending`) before anything runs. */
+// ---- Pipelines (src/pipelines): lineage of requests and next steps fired exactly once ----
+
+export interface Lineage {
+  readonly parentFunctionUid: string;
+  readonly rootRequestUid: string;
+  /** How many publishes separate this request from its root: 1 for a child of the root. */
+  readonly depth: number;
+}
+
+export type FiringKind = "onSuccess" | "onFailure" | "join";
+
+/** The claim to publish one next step: whoever records it first publishes it, under `childRequestUid`. */
+export interface FiringClaim {
+  /** Unique per next step: `<function uid>:<kind>:<topic>`, or `<request uid>:join:<topic>`. */
+  readonly key: string;
+  readonly kind: FiringKind;
+  readonly sourceRequestUid: string;
+  readonly sourceFunctionUid: string;
+  /** The topic to publish. */
+  readonly topic: string;
+  /** The request UID the publish will take, chosen with the claim so a retaken claim publishes the same. */
+  readonly childRequestUid: string;
+  readonly claimedAt: Date;
+}
+
+export type FiringState = "claimed" | "published" | "refused";
+
+export interface FiringRecord extends FiringClaim {
+  readonly state: FiringState;
+  readonly reason: string | null;
+}
+
+export interface PipelineStore {
+  /**
+   * Records the claim unless a claim with its key exists (any state): true for the one caller that
+   * recorded it, false for every other (this replica or another). Throws FUNCTION_NOT_FOUND when its
+   * source request is unknown or expired.
+   */
+  claimFiring(claim: FiringClaim): Promise<boolean>;
+  /** The claimed step was published (or refused, with why). Wakes the source request's watchers. */
+  settleFiring(key: string, state: Exclude<FiringState, "claimed">, reason?: string | null): Promise<void>;
+  /**
+   * Takes over a claim still `claimed` since `staleBefore` or earlier (its claimer died or stalled),
+   * restamping it `now`: true for the one caller that took it.
+   */
+  retakeFiring(key: string, staleBefore: Date, now: Date): Promise<boolean>;
+  /** Claims still `claimed` since `staleBefore` or earlier, oldest first. */
+  listStaleFirings(staleBefore: Date): Promise<FiringRecord[]>;
+  /** The next steps fired from a request's functions (and its join). */
+  listFirings(requestUid: string): Promise<FiringRecord[]>;
+  /** Every live request whose root is `rootRequestUid`, the root included, oldest first. */
+  listTree(rootRequestUid: string): Promise<RequestRecord[]>;
+}
+
+export interface Store extends PipelineStore {
+  /**
+   * Records a request and its functions (status `pending`) before anything runs. A request with a
+   * lineage wakes the watchers of its parent's request (a run's tree grew).
+   */
   createRequest(request: NewRequest): Promise<void>;
   recordApply(functionUid: string, result: ApplyResult): Promise<void>;
   /** Status only moves forward: a late `running` never overwrites `succeeded`. Unknown UIDs are ignored. */

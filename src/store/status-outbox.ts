@@ -12,6 +12,8 @@ export interface StatusOutboxOptions {
   /** Pause after a first failed write; doubled after each further one, up to `maxDelayMs`. */
   readonly firstDelayMs?: number;
   readonly maxDelayMs?: number;
+  /** A report was written: what follows a finished function (next steps) reads the store from here on. */
+  readonly onWritten?: (functionUid: string, change: StatusChange) => void;
 }
 
 /**
@@ -117,6 +119,7 @@ export class StatusOutbox {
   private async written(functionUid: string, change: StatusChange, failures: number): Promise<boolean> {
     try {
       await this.options.store.updateStatus(functionUid, change);
+      this.options.onWritten?.(functionUid, change);
       if (failures > 0)
         this.options.logger.info({ functionUid, status: change.status, failures }, "status recorded at last");
       return true;

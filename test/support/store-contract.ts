@@ -293,4 +293,115 @@ export function storeContract(adapter: string, makeStore: StoreFactory, entries:
     );
     assert.ok(left.some((entry) => entry.includes(live.functions[0]!.functionUid)));
   });
+
+  // ---- Pipelines: lineage and next steps ----
+
+  test(`${adapter}: a request's lineage is kept and its root lists the whole tree`, async () => {
+    const store = await makeStore(60);
+    try {
+      const root = sampleRequest(1);
+      const other = sampleRequest(1);
+      await store.createRequest(root);
+      await store.createRequest(other);
+      const rootFn = root.functions[0]!.functionUid;
+      const child = {
+        ...sampleRequest(2),
+        lineage: { parentFunctionUid: rootFn, rootRequestUid: root.requestUid, depth: 1 },
+      };
+      let parentWoken = false;
+      const woken = new Promise<void>((resolve) => {
+        const off = store.watchRequest(root.requestUid, () => {
+          parentWoken = true;
+          off();
+          resolve();
+        });
+      });
+      await store.createRequest(child);
+      await woken;
+      assert.ok(parentWoken);
+      const grandchild = {
+        ...sampleRequest(1),
+        lineage: {
+          parentFunctionUid: child.functions[1]!.functionUid,
+          rootRequestUid: root.requestUid,
+          depth: 2,
+        },
+      };
+      await store.createRequest(grandchild);
+      assert.equal((await store.getRequest(root.requestUid))?.lineage, null);
+      assert.deepEqual((await store.getRequest(grandchild.requestUid))?.lineage, grandchild.lineage);
+      const tree = await store.listTree(root.requestUid);
+      assert.deepEqual(
+        tree.map((request) => request.requestUid).sort(),
+        [root.requestUid, child.requestUid, grandchild.requestUid].sort(),
+      );
+      assert.equal(tree.find((request) => request.requestUid === child.requestUid)?.functions.length, 2);
+      assert.deepEqual(
+        (await store.listTree(other.requestUid)).map((request) => request.requestUid),
+        [other.requestUid],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: a next step is claimed once, settled, and a stale claim is retaken once`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(1);
+      await store.createRequest(request);
+      const functionUid = request.functions[0]!.functionUid;
+      const claimedAt = new Date(Date.now() - 60_000);
+      const claim = (childRequestUid: string) => ({
+        key: `${functionUid}:onSuccess:convert`,
+        kind: "onSuccess" as const,
+        sourceRequestUid: request.requestUid,
+        sourceFunctionUid: functionUid,
+        topic: "convert",
+        childRequestUid,
+        claimedAt,
+      });
+      const children = [newRequestUid(), newRequestUid(), newRequestUid()];
+      const won = await Promise.all(children.map((uid) => store.claimFiring(claim(uid))));
+      assert.deepEqual(won.filter(Boolean).length, 1);
+      const winner = children[won.indexOf(true)]!;
+      const [recorded] = await store.listFirings(request.requestUid);
+      assert.equal(recorded?.childRequestUid, winner);
+      assert.equal(recorded?.state, "claimed");
+      assert.equal(recorded?.claimedAt.getTime(), claimedAt.getTime());
+
+      // Stale: claimed before the cut-off; of three replicas retaking it, one gets it.
+      const cutoff = new Date(Date.now() - 30_000);
+      assert.deepEqual(
+        (await store.listStaleFirings(cutoff)).map((f) => f.key),
+        [recorded?.key],
+      );
+      assert.deepEqual(await store.listStaleFirings(new Date(claimedAt.getTime() - 1)), []);
+      const now = new Date();
+      const retaken = await Promise.all([1, 2, 3].map(() => store.retakeFiring(recorded!.key, cutoff, now)));
+      assert.equal(retaken.filter(Boolean).length, 1);
+      assert.deepEqual(await store.listStaleFirings(cutoff), []);
+
+      const settled = new Promise<void>((resolve) => {
+        const off = store.watchRequest(request.requestUid, () => {
+          off();
+          resolve();
+        });
+      });
+      await store.settleFiring(recorded!.key, "refused", "chain deeper than 32");
+      await settled;
+      const [after] = await store.listFirings(request.requestUid);
+      assert.equal(after?.state, "refused");
+      assert.equal(after?.reason, "chain deeper than 32");
+      assert.equal(await store.retakeFiring(recorded!.key, new Date(), new Date()), false);
+      assert.equal(await store.claimFiring(claim(newRequestUid())), false);
+      assert.deepEqual(await store.listStaleFirings(new Date()), []);
+      await assert.rejects(
+        store.claimFiring({ ...claim(newRequestUid()), key: "other", sourceRequestUid: newRequestUid() }),
+        { code: "FUNCTION_NOT_FOUND" },
+      );
+    } finally {
+      await store.close();
+    }
+  });
 }

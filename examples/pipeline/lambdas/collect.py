@@ -1,4 +1,6 @@
-"""Collect: produce a day-by-day temperature log per station as CSV, gzip it, pass it on.
+"""Collect: produce a day-by-day temperature log per station as CSV, gzip it, answer with the archive.
+
+Its answer is what `uncompress` is published with (config.json: "onSuccess": ["uncompress"]).
 
 Payload: {"stations": ["oslo", "lyon"], "days": 30, "seed": 7}. Deterministic for a given seed.
 """
@@ -8,7 +10,7 @@ import gzip
 import os
 import random
 
-from gitfaas_lambda import payload_json, publish, respond, work_dir
+from gitfaas_lambda import payload_json, respond, work_dir
 
 request = payload_json()
 stations = request.get("stations", ["oslo", "lyon", "quito"])
@@ -30,5 +32,10 @@ with open(raw, "rb") as source, gzip.open(compressed, "wb") as target:
 with open(compressed, "rb") as packed:
     archive = base64.b64encode(packed.read()).decode()
 
-next_request = publish("uncompress", {"file": "readings.csv.gz", "gzip_base64": archive})
-respond({"step": "collect", "rows": len(stations) * days, "gzip_bytes": os.path.getsize(compressed), "next": next_request})
+respond({
+    "step": "collect",
+    "rows": len(stations) * days,
+    "gzip_bytes": os.path.getsize(compressed),
+    "file": "readings.csv.gz",
+    "gzip_base64": archive,
+})

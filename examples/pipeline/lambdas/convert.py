@@ -4,9 +4,9 @@ import io
 import json
 import os
 
-from gitfaas_lambda import payload, respond, work_dir
+from gitfaas_lambda import payload_json, respond, work_dir
 
-rows = list(csv.DictReader(io.StringIO(payload().decode("utf-8"))))
+rows = list(csv.DictReader(io.StringIO(payload_json()["csv"])))
 target = os.path.join(work_dir(), "readings.jsonl")
 with open(target, "w", encoding="utf-8") as out:
     for row in rows:

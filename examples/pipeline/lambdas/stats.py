@@ -3,10 +3,10 @@ import csv
 import io
 import os
 
-from gitfaas_lambda import payload, respond, work_dir
+from gitfaas_lambda import payload_json, respond, work_dir
 
 readings = {}
-for row in csv.DictReader(io.StringIO(payload().decode("utf-8"))):
+for row in csv.DictReader(io.StringIO(payload_json()["csv"])):
     readings.setdefault(row["station"], []).append(float(row["celsius"]))
 
 report = {

@@ -1,9 +1,9 @@
-"""Uncompress: unpack the gzip archive collect made and pass the CSV text on."""
+"""Uncompress: unpack the gzip archive collect answered with; its answer (the CSV text) goes to `convert`."""
 import base64
 import gzip
 import os
 
-from gitfaas_lambda import payload_json, publish, respond, work_dir
+from gitfaas_lambda import payload_json, respond, work_dir
 
 request = payload_json()
 archive = os.path.join(work_dir(), request["file"])
@@ -15,5 +15,4 @@ with gzip.open(archive, "rb") as source, open(target, "wb") as out:
 with open(target, encoding="utf-8") as text:
     csv_text = text.read()
 
-next_request = publish("convert", csv_text)
-respond({"step": "uncompress", "csv_bytes": len(csv_text.encode()), "next": next_request})
+respond({"step": "uncompress", "csv_bytes": len(csv_text.encode()), "csv": csv_text})

@@ -19,7 +19,7 @@ export interface AnswerRoutesOptions {
  * A function as callers see it. Its UID is the capability to answer for it (`POST /response` takes no
  * token, as lambdas of the original send none), so it is shown only to callers who may publish.
  */
-function functionView(fn: FunctionRecord, showUid: boolean) {
+export function functionView(fn: FunctionRecord, showUid: boolean) {
   return {
     functionUid: showUid ? fn.functionUid : null,
     index: fn.index,

@@ -5,12 +5,17 @@ import { isRequestUid } from "../../ids/index.js";
 import { publishOnce, replayRequest } from "../../pipelines/index.js";
 import type { Store } from "../../store/index.js";
 import { queryParams, readBody, type RequestLimits } from "../input.js";
+import type { RunSource } from "../ports.js";
 
 export interface PublishRoutesOptions {
   readonly dispatcher: Dispatcher;
   readonly store: Store;
   readonly limits: RequestLimits;
+  readonly runs: RunSource;
 }
+
+/** Sent by a lambda publishing on behalf of its function: links the new request to that function. */
+export const PARENT_HEADER = "gitfaas-parent";
 
 /** `POST /publish/<topic>`: runs every manifest of the topic with the message. */
 export async function publishRoutes(app: FastifyInstance, options: PublishRoutesOptions): Promise<void> {
@@ -19,11 +24,17 @@ export async function publishRoutes(app: FastifyInstance, options: PublishRoutes
     { config: { access: "publish" } },
     async (request, reply) => {
       const { body, contentType } = readBody(request);
+      const parent = request.headers[PARENT_HEADER];
+      if (Array.isArray(parent))
+        throw new GitfaasError("INVALID_PARENT", "Gitfaas-Parent may be given once only");
+      const params = queryParams(request, options.limits);
+      const lineage = parent === undefined ? undefined : await options.runs.lineageFor(parent.trim());
       const input = {
         topic: request.params.topic,
         body,
         contentType,
-        params: queryParams(request, options.limits),
+        params,
+        ...(lineage ? { lineage } : {}),
       };
       const key = request.headers["idempotency-key"];
       if (typeof key !== "string") return reply.code(202).send(await options.dispatcher.publish(input));

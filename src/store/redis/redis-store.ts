@@ -1,8 +1,14 @@
 import { Redis } from "ioredis";
 import { GitfaasError, isGitfaasError } from "../../errors/index.js";
+import { requestUidOf } from "../../ids/index.js";
 import { storeUnavailable } from "../errors.js";
 import type {
   ApplyResult,
+  FiringClaim,
+  FiringKind,
+  FiringRecord,
+  FiringState,
+  Lineage,
   FunctionRecord,
   FunctionStatus,
   IdempotencyClaim,
@@ -15,6 +21,12 @@ import type {
   StoredResponse,
 } from "../port.js";
 import {
+  CLAIM_FIRING,
+  FIRING_FIELDS,
+  LIST_FIRINGS,
+  LIST_STALE_FIRINGS,
+  RETAKE_FIRING,
+  SETTLE_FIRING,
   FUNCTION_FIELDS,
   LIST_UNFINISHED,
   PURGE_EXPIRED,
@@ -132,6 +144,33 @@ function toFunctionRecord(functionUid: string, topic: string, reply: Reply): Fun
           },
     queued: text(fn.queued) === "1",
   };
+}
+
+function lineageOf(head: RequestHead): Lineage | null {
+  const parentFunctionUid = text(head.parentFunctionUid);
+  const rootRequestUid = text(head.rootRequestUid);
+  if (parentFunctionUid === null || rootRequestUid === null) return null;
+  return { parentFunctionUid, rootRequestUid, depth: int(head.depth) ?? 1 };
+}
+
+function toFiringRecord(reply: Reply): FiringRecord | undefined {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0])) return undefined;
+  const fields = fieldsOf(FIRING_FIELDS, reply[1] ?? null);
+  return {
+    key: reply[0].toString("utf8"),
+    kind: (text(fields.kind) ?? "onSuccess") as FiringKind,
+    sourceRequestUid: text(fields.sourceRequestUid) ?? "",
+    sourceFunctionUid: text(fields.sourceFunctionUid) ?? "",
+    topic: text(fields.topic) ?? "",
+    childRequestUid: text(fields.childRequestUid) ?? "",
+    claimedAt: date(fields.claimedAt) ?? new Date(0),
+    state: (text(fields.state) ?? "claimed") as FiringState,
+    reason: text(fields.reason),
+  };
+}
+
+function toFiringRecords(reply: Reply): FiringRecord[] {
+  return (Array.isArray(reply) ? reply : []).map(toFiringRecord).filter((found) => found !== undefined);
 }
 
 /** A function read with its request's head: [uid, function fields, request head]. */
@@ -256,6 +295,7 @@ export class RedisStore implements Store {
         ...inputFields(request.input),
       });
       tx.pexpireat(requestKey, expiresAt);
+      if (request.lineage) this.recordLineage(tx, request.requestUid, request.lineage, expiresAt);
       if (request.functions.length > 0) {
         tx.rpush(functionsKey, ...request.functions.map((fn) => fn.functionUid));
         tx.pexpireat(functionsKey, expiresAt);
@@ -279,6 +319,27 @@ export class RedisStore implements Store {
       if (failed) throw failed;
       if (!results) throw new Error("redis store: the request was not recorded (transaction discarded)");
     });
+  }
+
+  /** Pipelines: the child joins its root's tree (kept as long as its newest member) and wakes its parent's watchers. */
+  private recordLineage(
+    tx: ReturnType<Redis["multi"]>,
+    requestUid: string,
+    lineage: Lineage,
+    expiresAt: number,
+  ): void {
+    const requestKey = this.key("request", requestUid);
+    tx.hset(requestKey, {
+      parentFunctionUid: lineage.parentFunctionUid,
+      rootRequestUid: lineage.rootRequestUid,
+      depth: String(lineage.depth),
+    });
+    const treeKey = this.key("tree", lineage.rootRequestUid);
+    tx.sadd(treeKey, requestUid);
+    tx.pexpireat(treeKey, expiresAt, "GT");
+    tx.pexpireat(treeKey, expiresAt, "NX");
+    const parentRequestUid = requestUidOf(lineage.parentFunctionUid);
+    if (parentRequestUid) tx.publish(this.channelPrefix + parentRequestUid, parentRequestUid);
   }
 
   async claimLaunch(functionUid: string): Promise<string | undefined> {
@@ -377,6 +438,7 @@ export class RedisStore implements Store {
         createdAt: date(head.createdAt) ?? new Date(0),
         expiresAt: date(head.expiresAt) ?? new Date(0),
         functions: records,
+        lineage: lineageOf(head),
       };
     });
   }
@@ -530,6 +592,54 @@ export class RedisStore implements Store {
     });
   }
 
+  // ---- Pipelines ----
+
+  async claimFiring(claim: FiringClaim): Promise<boolean> {
+    return this.guarded(async () => {
+      const claimed = Number(
+        await CLAIM_FIRING.run(
+          this.commands,
+          [
+            this.key("firing", claim.key),
+            this.key("request", claim.sourceRequestUid),
+            this.key("firings", claim.sourceRequestUid),
+            this.key("firings-claimed"),
+          ],
+          [
+            claim.key,
+            claim.kind,
+            claim.sourceFunctionUid,
+            claim.topic,
+            claim.childRequestUid,
+            String(claim.claimedAt.getTime()),
+            String(Date.now()),
+            claim.sourceRequestUid,
+          ],
+        ),
+      );
+      if (claimed < 0)
+        throw new GitfaasError(
+          "FUNCTION_NOT_FOUND",
+          `no request '${claim.sourceRequestUid}' (unknown or expired)`,
+        );
+      return claimed === 1;
+    });
+  }
+
+  async settleFiring(
+    key: string,
+    state: Exclude<FiringState, "claimed">,
+    reason?: string | null,
+  ): Promise<void> {
+    return this.guarded(async () => {
+      await SETTLE_FIRING.run(
+        this.commands,
+        [this.key("firing", key), this.key("firings-claimed")],
+        [key, state, optional(reason), this.channelPrefix],
+      );
+    });
+  }
+
   async lastScheduleFire(topic: string): Promise<ScheduleFire | undefined> {
     return this.guarded(async () => {
       const held = await this.commands.get(this.key("schedule-last", topic));
@@ -537,6 +647,51 @@ export class RedisStore implements Store {
       const last = JSON.parse(held) as { at: number; requestUid: string };
       return { at: new Date(last.at), requestUid: last.requestUid };
     });
+  }
+
+  async retakeFiring(key: string, staleBefore: Date, now: Date): Promise<boolean> {
+    return this.guarded(async () => {
+      const taken = await RETAKE_FIRING.run(
+        this.commands,
+        [this.key("firing", key), this.key("firings-claimed")],
+        [key, String(staleBefore.getTime()), String(now.getTime())],
+      );
+      return Number(taken) === 1;
+    });
+  }
+
+  async listStaleFirings(staleBefore: Date): Promise<FiringRecord[]> {
+    return this.guarded(async () => {
+      const reply = (await LIST_STALE_FIRINGS.run(
+        this.commands,
+        [this.key("firings-claimed")],
+        [this.prefix, String(staleBefore.getTime())],
+      )) as Reply;
+      return toFiringRecords(reply);
+    });
+  }
+
+  async listFirings(requestUid: string): Promise<FiringRecord[]> {
+    return this.guarded(async () => {
+      const reply = (await LIST_FIRINGS.run(
+        this.commands,
+        [this.key("firings", requestUid)],
+        [this.prefix],
+      )) as Reply;
+      return toFiringRecords(reply).sort(
+        (a, b) => a.claimedAt.getTime() - b.claimedAt.getTime() || a.key.localeCompare(b.key),
+      );
+    });
+  }
+
+  async listTree(rootRequestUid: string): Promise<RequestRecord[]> {
+    const members = await this.guarded(() => this.commands.smembers(this.key("tree", rootRequestUid)));
+    const found = await Promise.all([rootRequestUid, ...members].map((uid) => this.getRequest(uid)));
+    return found
+      .filter((request) => request !== undefined)
+      .sort(
+        (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.requestUid.localeCompare(b.requestUid),
+      );
   }
 
   /**

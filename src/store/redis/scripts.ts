@@ -8,6 +8,11 @@ import type { Redis } from "ioredis";
  *   P function:<functionUid>          hash: FUNCTION_FIELDS
  *   P unfinished                      sorted set of pending/running function UIDs, scored by createdAt
  *   P expiries                        sorted set of request UIDs, scored by expiresAt (for purgeExpired)
+ * Pipelines (lineage in the request hash's parentFunctionUid, rootRequestUid, depth):
+ *   P tree:<rootRequestUid>           set of the request UIDs descending from that root (not the root)
+ *   P firing:<firingKey>              hash: FIRING_FIELDS (TTL: its source request's)
+ *   P firings:<requestUid>            set of the firing keys whose source is that request
+ *   P firings-claimed                 sorted set of firing keys still `claimed`, scored by claimedAt
  * Changes are published on channel P changes:<requestUid>.
  *
  * Scripts derive some keys from the prefix (the functions of a request are only known inside the
@@ -31,7 +36,17 @@ export const FUNCTION_FIELDS = [
   "queued",
 ] as const;
 
-export const REQUEST_HEAD_FIELDS = ["topic", "revision", "contentType", "createdAt", "expiresAt"] as const;
+export const REQUEST_HEAD_FIELDS = [
+  "topic",
+  "revision",
+  "contentType",
+  "createdAt",
+  "expiresAt",
+  // pipelines: lineage
+  "parentFunctionUid",
+  "rootRequestUid",
+  "depth",
+] as const;
 
 const quoted = (fields: readonly string[]): string => fields.map((field) => `'${field}'`).join(", ");
 
@@ -246,5 +261,97 @@ for _, uid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   end
 end
 return gone
+`,
+);
+
+// ---- Pipelines ----
+
+export const FIRING_FIELDS = [
+  "kind",
+  "sourceRequestUid",
+  "sourceFunctionUid",
+  "topic",
+  "childRequestUid",
+  "claimedAt",
+  "state",
+  "reason",
+] as const;
+
+/**
+ * KEYS: firing, source request, firings of the request, claimed index. ARGV: key, kind, source function,
+ * topic, child request, claimedAt, now, source request. Returns 1 for the one claim recorded, 0 when the key is taken,
+ * -1 when the source request is unknown or expired. The claim lives as long as its source request.
+ */
+export const CLAIM_FIRING = new LuaScript(
+  "claimFiring",
+  `
+local expires_at = tonumber(redis.call('HGET', KEYS[2], 'expiresAt'))
+if not expires_at or expires_at <= tonumber(ARGV[7]) then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local at = string.format('%d', expires_at)
+redis.call('HSET', KEYS[1], 'kind', ARGV[2], 'sourceRequestUid', ARGV[8],
+  'sourceFunctionUid', ARGV[3], 'topic', ARGV[4], 'childRequestUid', ARGV[5], 'claimedAt', ARGV[6], 'state', 'claimed')
+redis.call('PEXPIREAT', KEYS[1], at)
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('PEXPIREAT', KEYS[3], at, 'GT')
+redis.call('PEXPIREAT', KEYS[3], at, 'NX')
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
+return 1
+`,
+);
+
+/** KEYS: firing, claimed index. ARGV: key, state, reason (optional), channel prefix. */
+export const SETTLE_FIRING = new LuaScript(
+  "settleFiring",
+  `${LUA_OPTIONAL}
+local source = redis.call('HGET', KEYS[1], 'sourceRequestUid')
+if not source then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+local reason = optional_value(ARGV[3])
+if reason then redis.call('HSET', KEYS[1], 'reason', reason) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[4] .. source, source)
+return 1
+`,
+);
+
+/** KEYS: firing, claimed index. ARGV: key, staleBefore, now. Returns 1 for the one caller that took it. */
+export const RETAKE_FIRING = new LuaScript(
+  "retakeFiring",
+  `
+local found = redis.call('HMGET', KEYS[1], 'state', 'claimedAt')
+if found[1] ~= 'claimed' or tonumber(found[2]) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'claimedAt', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+`,
+);
+
+/**
+ * KEYS: claimed index. ARGV: key prefix, staleBefore. Returns {key, fields}[] of stale claims; members
+ * whose claim expired with its request are dropped from the index on the way.
+ */
+export const LIST_STALE_FIRINGS = new LuaScript(
+  "listStaleFirings",
+  `
+local found = {}
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
+  local fields = redis.call('HMGET', ARGV[1] .. 'firing:' .. key, ${quoted(FIRING_FIELDS)})
+  if fields[1] then found[#found + 1] = { key, fields } else redis.call('ZREM', KEYS[1], key) end
+end
+return found
+`,
+);
+
+/** KEYS: firings of a request. ARGV: key prefix. Returns {key, fields}[]. */
+export const LIST_FIRINGS = new LuaScript(
+  "listFirings",
+  `
+local found = {}
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local fields = redis.call('HMGET', ARGV[1] .. 'firing:' .. key, ${quoted(FIRING_FIELDS)})
+  if fields[1] then found[#found + 1] = { key, fields } end
+end
+return found
 `,
 );

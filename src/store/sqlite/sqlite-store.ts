@@ -7,6 +7,11 @@ import { requestUidOf } from "../../ids/index.js";
 import {
   FINISHED_STATUSES,
   type ApplyResult,
+  type FiringClaim,
+  type FiringKind,
+  type FiringRecord,
+  type FiringState,
+  type Lineage,
   type FunctionRecord,
   type FunctionStatus,
   type IdempotencyClaim,
@@ -54,6 +59,20 @@ CREATE TABLE IF NOT EXISTS functions (
 );
 CREATE INDEX IF NOT EXISTS functions_request ON functions (request_uid, idx);
 CREATE INDEX IF NOT EXISTS functions_unfinished ON functions (status) WHERE status IN ('pending', 'running');
+-- Pipelines: next steps claimed, and published or refused (lineage columns are added to requests below).
+CREATE TABLE IF NOT EXISTS firings (
+  firing_key          TEXT PRIMARY KEY,
+  request_uid         TEXT NOT NULL REFERENCES requests (request_uid) ON DELETE CASCADE,
+  function_uid        TEXT NOT NULL,
+  kind                TEXT NOT NULL,
+  topic               TEXT NOT NULL,
+  child_request_uid   TEXT NOT NULL,
+  state               TEXT NOT NULL,
+  reason              TEXT,
+  claimed_at          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS firings_request ON firings (request_uid);
+CREATE INDEX IF NOT EXISTS firings_claimed ON firings (claimed_at) WHERE state = 'claimed';
 CREATE TABLE IF NOT EXISTS heartbeat (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   at INTEGER NOT NULL
@@ -109,6 +128,57 @@ interface RequestRow {
   content_type: string;
   created_at: number;
   expires_at: number;
+  parent_function_uid: string | null;
+  root_request_uid: string | null;
+  depth: number | null;
+}
+
+const REQUEST_COLUMNS =
+  "request_uid, topic, revision, content_type, created_at, expires_at, parent_function_uid, root_request_uid, depth";
+
+/** Pipelines: lineage columns, added to stores made before them. */
+const LINEAGE_COLUMNS = [
+  ["parent_function_uid", "TEXT"],
+  ["root_request_uid", "TEXT"],
+  ["depth", "INTEGER"],
+] as const;
+
+interface FiringRow {
+  firing_key: string;
+  request_uid: string;
+  function_uid: string;
+  kind: FiringKind;
+  topic: string;
+  child_request_uid: string;
+  state: FiringState;
+  reason: string | null;
+  claimed_at: number;
+}
+
+const FIRING_COLUMNS =
+  "firing_key, request_uid, function_uid, kind, topic, child_request_uid, state, reason, claimed_at";
+
+function toFiringRecord(row: FiringRow): FiringRecord {
+  return {
+    key: row.firing_key,
+    kind: row.kind,
+    sourceRequestUid: row.request_uid,
+    sourceFunctionUid: row.function_uid,
+    topic: row.topic,
+    childRequestUid: row.child_request_uid,
+    claimedAt: new Date(row.claimed_at),
+    state: row.state,
+    reason: row.reason,
+  };
+}
+
+function lineageOf(row: RequestRow): Lineage | null {
+  if (row.parent_function_uid === null || row.root_request_uid === null) return null;
+  return {
+    parentFunctionUid: row.parent_function_uid,
+    rootRequestUid: row.root_request_uid,
+    depth: row.depth ?? 1,
+  };
 }
 
 const FUNCTION_COLUMNS = `f.function_uid, f.request_uid, r.topic, f.idx, f.path, f.apply_error, f.apply_code,
@@ -248,8 +318,20 @@ export class SqliteStore implements Store {
     const columns = this.db.prepare("PRAGMA table_info(functions)").all() as { name: string }[];
     if (!columns.some((column) => column.name === "launch"))
       this.db.exec("ALTER TABLE functions ADD COLUMN launch TEXT");
+    this.addLineageColumns();
     this.expirationMs = options.expirationSeconds * 1000;
     this.changes.setMaxListeners(0);
+  }
+
+  private addLineageColumns(): void {
+    const columns = this.db.prepare("PRAGMA table_info(requests)").all() as { name: string }[];
+    for (const [name, type] of LINEAGE_COLUMNS) {
+      if (!columns.some((column) => column.name === name))
+        this.db.exec(`ALTER TABLE requests ADD COLUMN ${name} ${type}`);
+    }
+    this.db.exec(
+      "CREATE INDEX IF NOT EXISTS requests_root ON requests (root_request_uid) WHERE root_request_uid IS NOT NULL",
+    );
   }
 
   /** Prepared once, reused: preparing costs more than running these short statements. */
@@ -332,8 +414,9 @@ export class SqliteStore implements Store {
     const created = request.createdAt.getTime();
     return this.write(() => {
       const insertRequest = this.statement(
-        `INSERT INTO requests (request_uid, topic, revision, payload, content_type, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO requests (request_uid, topic, revision, payload, content_type, created_at, expires_at,
+           parent_function_uid, root_request_uid, depth)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertFunction = this.statement(
         "INSERT INTO functions (function_uid, request_uid, idx, path, status, launch) VALUES (?, ?, ?, ?, 'pending', ?)",
@@ -346,11 +429,16 @@ export class SqliteStore implements Store {
         request.contentType,
         created,
         created + this.expirationMs,
+        request.lineage?.parentFunctionUid ?? null,
+        request.lineage?.rootRequestUid ?? null,
+        request.lineage?.depth ?? null,
       );
       request.functions.forEach((fn, index) =>
         insertFunction.run(fn.functionUid, request.requestUid, index, fn.path, fn.pendingLaunch ?? null),
       );
       if (request.input) this.inputRecorded(request.requestUid, request.input);
+      const parentRequestUid = request.lineage && requestUidOf(request.lineage.parentFunctionUid);
+      if (parentRequestUid) this.notify(parentRequestUid);
     });
   }
 
@@ -460,9 +548,13 @@ export class SqliteStore implements Store {
 
   private requestRead(requestUid: string): RequestRecord | undefined {
     const request = this.statement(
-      "SELECT request_uid, topic, revision, content_type, created_at, expires_at FROM requests WHERE request_uid = ? AND expires_at > ?",
+      `SELECT ${REQUEST_COLUMNS} FROM requests WHERE request_uid = ? AND expires_at > ?`,
     ).get(requestUid, Date.now()) as RequestRow | undefined;
-    if (!request) return undefined;
+    return request && this.withFunctions(request);
+  }
+
+  private withFunctions(request: RequestRow): RequestRecord {
+    const requestUid = request.request_uid;
     const rows = this.statement(
       `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.request_uid = ? ORDER BY f.idx`,
@@ -475,6 +567,7 @@ export class SqliteStore implements Store {
       createdAt: new Date(request.created_at),
       expiresAt: new Date(request.expires_at),
       functions: rows.map(toFunctionRecord),
+      lineage: lineageOf(request),
     };
   }
 
@@ -599,6 +692,90 @@ export class SqliteStore implements Store {
   private pipelinesPurged(now: number): void {
     this.statement("DELETE FROM idempotency_keys WHERE expires_at <= ?").run(now);
     this.statement("DELETE FROM schedule_ticks WHERE expires_at <= ?").run(now);
+  }
+
+  // ---- Pipelines ----
+
+  async claimFiring(claim: FiringClaim): Promise<boolean> {
+    return this.write(() => {
+      const live = this.statement("SELECT 1 FROM requests WHERE request_uid = ? AND expires_at > ?").get(
+        claim.sourceRequestUid,
+        Date.now(),
+      );
+      if (!live)
+        throw new GitfaasError(
+          "FUNCTION_NOT_FOUND",
+          `no request '${claim.sourceRequestUid}' (unknown or expired)`,
+        );
+      const info = this.statement(
+        `INSERT INTO firings (${FIRING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'claimed', NULL, ?)
+           ON CONFLICT (firing_key) DO NOTHING`,
+      ).run(
+        claim.key,
+        claim.sourceRequestUid,
+        claim.sourceFunctionUid,
+        claim.kind,
+        claim.topic,
+        claim.childRequestUid,
+        claim.claimedAt.getTime(),
+      );
+      return info.changes === 1;
+    });
+  }
+
+  async settleFiring(
+    key: string,
+    state: Exclude<FiringState, "claimed">,
+    reason?: string | null,
+  ): Promise<void> {
+    return this.write(() => {
+      const row = this.statement("SELECT request_uid FROM firings WHERE firing_key = ?").get(key) as
+        { request_uid: string } | undefined;
+      if (!row) return;
+      this.statement("UPDATE firings SET state = ?, reason = ? WHERE firing_key = ?").run(
+        state,
+        reason ?? null,
+        key,
+      );
+      this.notify(row.request_uid);
+    });
+  }
+
+  async retakeFiring(key: string, staleBefore: Date, now: Date): Promise<boolean> {
+    return this.write(
+      () =>
+        this.statement(
+          "UPDATE firings SET claimed_at = ? WHERE firing_key = ? AND state = 'claimed' AND claimed_at <= ?",
+        ).run(now.getTime(), key, staleBefore.getTime()).changes === 1,
+    );
+  }
+
+  async listStaleFirings(staleBefore: Date): Promise<FiringRecord[]> {
+    return this.read(() => {
+      const rows = this.statement(
+        `SELECT ${FIRING_COLUMNS} FROM firings WHERE state = 'claimed' AND claimed_at <= ? ORDER BY claimed_at`,
+      ).all(staleBefore.getTime()) as FiringRow[];
+      return rows.map(toFiringRecord);
+    });
+  }
+
+  async listFirings(requestUid: string): Promise<FiringRecord[]> {
+    return this.read(() => {
+      const rows = this.statement(
+        `SELECT ${FIRING_COLUMNS} FROM firings WHERE request_uid = ? ORDER BY claimed_at, firing_key`,
+      ).all(requestUid) as FiringRow[];
+      return rows.map(toFiringRecord);
+    });
+  }
+
+  async listTree(rootRequestUid: string): Promise<RequestRecord[]> {
+    return this.read(() => {
+      const rows = this.statement(
+        `SELECT ${REQUEST_COLUMNS} FROM requests
+           WHERE (request_uid = ? OR root_request_uid = ?) AND expires_at > ? ORDER BY created_at, request_uid`,
+      ).all(rootRequestUid, rootRequestUid, Date.now()) as RequestRow[];
+      return rows.map((row) => this.withFunctions(row));
+    });
   }
 
   /**
