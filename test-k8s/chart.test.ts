@@ -82,6 +82,8 @@ function ok(
   return result.stdout;
 }
 
+// A values file in the original chart's shapes (every key of its values.yaml), as its users have one.
+const ORIGINAL_VALUES = join(ROOT, "test-k8s", "fixtures", "original-values.yaml");
 const URL_HTTP = "https://git.example.com/team/lambdas.git";
 const TOKEN = "ghp_chartTestToken0123456789";
 
@@ -104,6 +106,17 @@ function render(values: object, namespace = "gitfaas", release = "gf"): KubeObje
       assert.deepEqual(doc.errors, [], "helm template printed invalid YAML");
       return doc.toJS() as KubeObject | null;
     })
+    .filter((doc): doc is KubeObject => doc !== null);
+}
+
+/** `helm template` with the original chart's values file (test-k8s/fixtures), then these values. */
+function renderOriginal(release: string, values: object = {}, namespace = "lambdas"): KubeObject[] {
+  const text = ok(helm, [
+    ...["template", release, CHART, "--namespace", namespace],
+    ...["-f", ORIGINAL_VALUES, "-f", valuesFile(values)],
+  ]);
+  return parseAllDocuments(text)
+    .map((doc) => doc.toJS() as KubeObject | null)
     .filter((doc): doc is KubeObject => doc !== null);
 }
 
@@ -507,7 +520,7 @@ describe("chart: the gitfaas Deployment", () => {
     assert.equal(flag(container, "--runtime"), "kubernetes");
     assert.equal(flag(container, "--host"), "0.0.0.0");
     assert.equal(flag(container, "--port"), "5000");
-    assert.equal(flag(container, "--public-url"), "http://gf-gitfaas.gitfaas.svc:5000");
+    assert.equal(flag(container, "--public-url"), "http://gitfaas.gitfaas.svc:5000");
     const dataDir = flag(container, "--data-dir")!;
     const dataMount = container.volumeMounts!.find((m) => m.mountPath === dataDir)!;
     assert.ok(pod.volumes!.find((v) => v.name === dataMount.name)!.emptyDir);
@@ -523,7 +536,7 @@ describe("chart: the gitfaas Deployment", () => {
     assert.deepEqual(container.securityContext?.capabilities?.drop, ["ALL"]);
     assert.equal(container.securityContext?.seccompProfile?.type, "RuntimeDefault");
     assert.ok(container.resources?.requests?.memory && container.resources.limits?.memory);
-    const service = find<V1Service>(docs, "Service", "gf-gitfaas");
+    const service = find<V1Service>(docs, "Service", "gitfaas");
     assert.deepEqual(service.spec!.ports, [
       { name: "http", port: 5000, targetPort: "http", protocol: "TCP" },
     ]);
@@ -563,7 +576,7 @@ describe("chart: the gitfaas Deployment", () => {
     assert.equal(flag(container, "--config-path"), "conf/topics.json");
     assert.equal(flag(container, "--expiration"), "3600");
     assert.equal(flag(container, "--log-level"), "debug", "the more verbose of the two log levels");
-    assert.equal(flag(container, "--public-url"), "http://gf-gitfaas.gitfaas.svc:8080");
+    assert.equal(flag(container, "--public-url"), "http://gitfaas.gitfaas.svc:8080");
     assert.deepEqual(pod.nodeSelector, { pool: "faas" });
     assert.deepEqual(pod.tolerations, [{ key: "faas", operator: "Exists", effect: "NoSchedule" }]);
     assert.ok(pod.affinity?.nodeAffinity);
@@ -577,13 +590,13 @@ describe("chart: the gitfaas Deployment", () => {
     });
     assert.equal(container.securityContext?.runAsUser, 2000);
     assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
-    const service = find<V1Service>(docs, "Service", "gf-gitfaas");
+    const service = find<V1Service>(docs, "Service", "gitfaas");
     assert.equal(service.spec!.ports![0]!.port, 8080);
     const ingress = find<V1Ingress>(docs, "Ingress");
     assert.equal(ingress.spec!.ingressClassName, "nginx");
     assert.deepEqual(ingress.spec!.tls, [{ secretName: "faas-tls", hosts: ["faas.example.com"] }]);
     const path = ingress.spec!.rules![0]!.http!.paths[0]!;
-    assert.deepEqual(path.backend.service, { name: "gf-gitfaas", port: { name: "http" } });
+    assert.deepEqual(path.backend.service, { name: "gitfaas", port: { name: "http" } });
     // The defaults of the original values.yaml
     const defaults = gitfaasContainer(render({ app: { git: { url: URL_HTTP } } }));
     assert.equal(flag(defaults, "--branch"), "main");
@@ -595,6 +608,157 @@ describe("chart: the gitfaas Deployment", () => {
     );
     assert.equal(flag(defaults, "--log-level"), "info");
     assert.ok(!kinds(render({ app: { git: { url: URL_HTTP } } })).includes("Ingress"));
+  });
+});
+
+describe("chart: drop-in for the original chart", () => {
+  test("the original's values file renders: install.replicas, images.pullPolicy, redis.master.persistence.size used", () => {
+    const docs = renderOriginal("gf");
+    const deployment = gitfaasDeployment(docs);
+    const container = gitfaasContainer(docs);
+    assert.equal(deployment.spec!.replicas, 2, "install.replicas");
+    assert.equal(container.imagePullPolicy, "Always", "images.pullPolicy");
+    const claim = find<V1PersistentVolumeClaim>(docs, "PersistentVolumeClaim");
+    assert.equal(claim.spec!.resources!.requests!.storage, "300Mi", "redis.master.persistence.size");
+    // The keys that kept their meaning
+    assert.equal(flag(container, "--repo"), "https://gitlab.com/team/lambdas.git");
+    assert.equal(flag(container, "--git-username"), "alice");
+    assert.equal(flag(container, "--branch"), "prod");
+    assert.equal(flag(container, "--poll-interval"), "2");
+    assert.equal(flag(container, "--config-path"), "topics/config.json");
+    assert.equal(flag(container, "--expiration"), "86400");
+    assert.equal(flag(container, "--log-level"), "debug");
+    assert.equal(deployment.spec!.template.spec!.securityContext?.runAsUser, 999);
+    const token = secretBehindFile(docs, flag(container, "--git-token-file")!);
+    assert.equal(
+      secretValue(find<V1Secret>(docs, "Secret", token.secretName), token.key),
+      "glpat-originalFixture0123",
+    );
+    assertNoPlainSecrets(docs, ["glpat-originalFixture0123", "thisisthepassword"]);
+    // install.replicas wins over replicaCount only when given.
+    assert.equal(gitfaasDeployment(renderOriginal("gf", { replicaCount: 5 })).spec!.replicas, 2);
+    const modern = render({ app: { git: { url: URL_HTTP } }, replicaCount: 5 });
+    assert.equal(gitfaasDeployment(modern).spec!.replicas, 5);
+  });
+
+  test("with release names gf, prod and gitfaas, lambdas call the Service gitfaas on port 5000", () => {
+    for (const release of ["gf", "prod", "gitfaas"]) {
+      const docs = renderOriginal(release);
+      const services = docs.filter((doc) => doc.kind === "Service").map((doc) => doc.metadata.name);
+      assert.deepEqual(services.sort(), [`${fullname(release)}-redis`, "gitfaas"].sort(), release);
+      const service = find<V1Service>(docs, "Service", "gitfaas");
+      assert.equal(service.metadata?.namespace, "lambdas");
+      assert.deepEqual(service.spec!.ports, [
+        { name: "http", port: 5000, targetPort: "http", protocol: "TCP" },
+      ]);
+      // The Service reaches this release's gitfaas pods and nothing else.
+      const deployment = gitfaasDeployment(docs, release);
+      assert.deepEqual(service.spec!.selector, deployment.spec!.selector.matchLabels);
+      for (const [key, value] of Object.entries(service.spec!.selector!)) {
+        assert.equal(deployment.spec!.template.metadata!.labels![key], value);
+      }
+      // What lambdas are given ({{PAYLOAD_URL}}) names the same Service.
+      assert.equal(flag(gitfaasContainer(docs, release), "--public-url"), "http://gitfaas.lambdas.svc:5000");
+    }
+    // A second release in the namespace names its own Service, and its lambdas are told that name.
+    const second = renderOriginal("gf", { service: { name: "gitfaas-gf" } });
+    find<V1Service>(second, "Service", "gitfaas-gf");
+    assert.equal(flag(gitfaasContainer(second), "--public-url"), "http://gitfaas-gf.lambdas.svc:5000");
+    const byRelease = render({ app: { git: { url: URL_HTTP } }, service: { name: "" } });
+    find<V1Service>(byRelease, "Service", "gf-gitfaas");
+    assert.equal(flag(gitfaasContainer(byRelease), "--public-url"), "http://gf-gitfaas.gitfaas.svc:5000");
+    const ingress = find<V1Ingress>(
+      render({ app: { git: { url: URL_HTTP } }, ingress: { enabled: true } }),
+      "Ingress",
+    );
+    assert.equal(ingress.spec!.rules![0]!.http!.paths[0]!.backend.service!.name, "gitfaas");
+    refuses({ app: { git: { url: URL_HTTP } }, service: { name: "Not_A_Name" } }, /service\/name/);
+  });
+});
+
+// The host keys the providers document (SHA256, as `ssh-keygen -lf` prints them), read 2026-11-30 from
+//   https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/githubs-ssh-key-fingerprints
+//   https://about.gitlab.com/gitlab-com/settings/ (now https://docs.gitlab.com/ee/user/gitlab_com/)
+//   https://support.atlassian.com/bitbucket-cloud/docs/configure-ssh-and-two-step-verification/
+// Written here, not derived from the shipped file, so that a changed key in files/known_hosts fails.
+const DOCUMENTED_FINGERPRINTS = [
+  "github.com ED25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU",
+  "github.com ECDSA SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM",
+  "github.com RSA SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+  "gitlab.com ED25519 SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8",
+  "gitlab.com ECDSA SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw",
+  "gitlab.com RSA SHA256:ROQFvPThGrW4RuWLoL9tq9I9zJ42fK4XywyRtbOz/EQ",
+  "bitbucket.org ED25519 SHA256:ybgmFkzwOSotHTHLJgHO0QN8L0xErw6vd0VhFA9m3SM",
+  "bitbucket.org ECDSA SHA256:FC73VB6C4OQLSCrjEayhMp9UMxS97caD/Yyi2bhW/J0",
+  "bitbucket.org RSA SHA256:46OSHA1Rmj8E8ERTC6xkNcmGOw9oFxYr0WF6zWW8l1E",
+];
+
+/** "<host> <type> <fingerprint>" of every key in a known_hosts text, by ssh-keygen -lf. */
+function fingerprints(knownHosts: string): string[] {
+  const file = join(WORK, `known_hosts-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(file, knownHosts);
+  const out = ok("ssh-keygen", ["-lf", file], undefined, process.env);
+  return out
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const match = /^\d+ (SHA256:\S+) (\S+) \((\S+)\)$/.exec(line);
+      assert.ok(match, `unexpected ssh-keygen line: ${line}`);
+      return `${match[2]} ${match[3]} ${match[1]}`;
+    });
+}
+
+describe("chart: default known hosts", () => {
+  test("files/known_hosts holds exactly the documented host keys of github.com, gitlab.com and bitbucket.org", () => {
+    const shipped = readFileSync(join(CHART, "files", "known_hosts"), "utf8");
+    assert.deepEqual(fingerprints(shipped).sort(), [...DOCUMENTED_FINGERPRINTS].sort());
+  });
+
+  test("SSH with usePrivateKey=yes and no knowHostsMultiLine renders for the three hosts, mounting those keys; strict checking on", () => {
+    for (const url of [
+      "git@github.com:team/lambdas.git",
+      "ssh://git@gitlab.com/team/lambdas.git",
+      "git@bitbucket.org:team/lambdas.git",
+    ]) {
+      const docs = render({ app: { git: { url, sshKey: { usePrivateKey: "yes" } } } });
+      const container = gitfaasContainer(docs);
+      assert.equal(flag(container, "--strict-host-key-checking"), "yes", url);
+      const hostsFile = flag(container, "--ssh-known-hosts-file");
+      assert.ok(hostsFile, `${url}: no --ssh-known-hosts-file`);
+      const mount = container.volumeMounts!.find((m) => hostsFile.startsWith(`${m.mountPath}/`))!;
+      assert.equal(hostsFile, `${mount.mountPath}/known_hosts`);
+      const pod = gitfaasDeployment(docs).spec!.template.spec!;
+      const volume = pod.volumes!.find((v) => v.name === mount.name)!;
+      const configMap = find<V1ConfigMap>(docs, "ConfigMap", volume.configMap!.name);
+      // What the pod reads is checked, not the chart's file.
+      assert.deepEqual(
+        fingerprints(configMap.data!.known_hosts!).sort(),
+        [...DOCUMENTED_FINGERPRINTS].sort(),
+      );
+    }
+  });
+
+  test("other hosts still need knowHostsMultiLine, which replaces the shipped keys", () => {
+    refuses(
+      { app: { git: { url: "git@git.example.com:team/l.git", sshKey: { usePrivateKey: "yes" } } } },
+      /knowHostsMultiLine \(ssh-keyscan git\.example\.com.* is required while .*strictHostKeyChecking is yes/,
+    );
+    // github.com on another port is another known_hosts entry ([github.com]:2222).
+    refuses(
+      { app: { git: { url: "ssh://git@github.com:2222/team/l.git", sshKey: { usePrivateKey: "yes" } } } },
+      /knowHostsMultiLine/,
+    );
+    const own =
+      "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    const docs = render({
+      app: {
+        git: {
+          url: "git@git.example.com:team/l.git",
+          sshKey: { usePrivateKey: "yes", knowHostsMultiLine: own },
+        },
+      },
+    });
+    assert.equal(find<V1ConfigMap>(docs, "ConfigMap").data!.known_hosts!.trim(), own);
   });
 });
 
@@ -796,7 +960,7 @@ describe("chart on the local control plane", () => {
       "rolebinding/gf-gitfaas",
       "secret/gf-gitfaas-git",
       "secret/gf-gitfaas-redis",
-      "service/gf-gitfaas",
+      "service/gitfaas",
       "service/gf-gitfaas-redis",
       "deployment/gf-gitfaas",
       "deployment/gf-gitfaas-redis",
@@ -850,6 +1014,70 @@ describe("chart on the local control plane", () => {
       run(KUBECTL, ["--kubeconfig", kubeconfig, "-n", namespace, "get", "secrets"]),
       "reading Secrets",
     );
+  });
+
+  test("helm install with the original's values file: NOTES name the used and ignored keys; a second release needs service.name", () => {
+    const namespace = newNamespace("chart-orig");
+    const installed = ok(helm, ["install", "prod", CHART, "-n", namespace, "-f", ORIGINAL_VALUES]);
+    const notes = installed.slice(installed.indexOf("NOTES:"));
+    assert.ok(notes.startsWith("NOTES:"), installed);
+    for (const used of [
+      "install.replicas -> replicaCount",
+      "images.pullPolicy -> image.pullPolicy",
+      "redis.master.persistence.size -> redis.persistence.size",
+    ]) {
+      assert.match(notes, new RegExp(`^  ${used.replace(/\./g, "\\.")} \\(used\\)$`, "m"), used);
+    }
+    const ignoredBlock = /^Ignored [^\n]*\n[^\n]*\n((?: {2}\S+\n?)+)/m.exec(notes);
+    assert.ok(ignoredBlock, notes);
+    const ignored = ignoredBlock[1]!.trim().split(/\s+/);
+    assert.deepEqual(ignored.sort(), [
+      "images.apply.image",
+      "images.apply.repo",
+      "images.apply.version",
+      "images.git.image",
+      "images.git.repo",
+      "images.git.version",
+      "images.repository",
+      "redis.purge_trigger_time",
+      "redis.replica.persistence.enabled",
+      "redis.replica.replicaCount",
+    ]);
+    assert.match(notes, /WARNING: redis\.auth\.password is the original chart's published default/);
+    assert.match(
+      notes,
+      /Lambdas reach gitfaas at http:\/\/gitfaas\.[-a-z0-9]+\.svc:5000 \(Service gitfaas, port 5000\)/,
+    );
+    const service = JSON.parse(
+      kubectl(["-n", namespace, "get", "service", "gitfaas", "-o", "json"]),
+    ) as V1Service;
+    assert.equal(service.spec!.ports![0]!.port, 5000);
+    assert.equal(service.spec!.selector!["app.kubernetes.io/instance"], "prod");
+
+    // A second release with the default name would take over the first one's Service: refused, and why.
+    const second = run(helm, ["install", "gf", CHART, "-n", namespace, "-f", ORIGINAL_VALUES]);
+    assert.notEqual(second.status, 0, "a second release took the Service gitfaas");
+    assert.match(
+      second.stderr,
+      /the Service gitfaas in namespace \S+ already belongs to release prod: set service\.name/,
+    );
+    ok(helm, [
+      "install",
+      "gf",
+      CHART,
+      "-n",
+      namespace,
+      "-f",
+      ORIGINAL_VALUES,
+      "--set",
+      "service.name=gitfaas-gf",
+    ]);
+    const own = JSON.parse(
+      kubectl(["-n", namespace, "get", "service", "gitfaas-gf", "-o", "json"]),
+    ) as V1Service;
+    assert.equal(own.spec!.selector!["app.kubernetes.io/instance"], "gf");
+    // helm upgrade of the first release still owns its Service (the check reads the owner, not mere existence).
+    ok(helm, ["upgrade", "prod", CHART, "-n", namespace, "-f", ORIGINAL_VALUES]);
   });
 
   test("clusterWide by helm install --wait: Jobs in any namespace, still no Role; upgrade keeps the Redis password", () => {

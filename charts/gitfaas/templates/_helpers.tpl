@@ -151,8 +151,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if not .Values.app.git.sshKey.privKeySecretName }}
 {{- fail "app.git.sshKey.privKeySecretName is required when app.git.sshKey.usePrivateKey is yes" }}
 {{- end }}
-{{- if and (eq (lower (toString .Values.app.git.sshKey.strictHostKeyChecking)) "yes") (not .Values.app.git.sshKey.knowHostsMultiLine) }}
-{{- fail "app.git.sshKey.knowHostsMultiLine (ssh-keyscan <git host>) is required while app.git.sshKey.strictHostKeyChecking is yes" }}
+{{- $host := include "gitfaas.sshHost" . }}
+{{- $shipped := splitList " " (include "gitfaas.shippedHosts" .) }}
+{{- if and (eq (lower (toString .Values.app.git.sshKey.strictHostKeyChecking)) "yes") (not .Values.app.git.sshKey.knowHostsMultiLine) (not (has $host $shipped)) }}
+{{- fail (printf "app.git.sshKey.knowHostsMultiLine (ssh-keyscan %s, checked against the fingerprints %s publishes) is required while app.git.sshKey.strictHostKeyChecking is yes: the chart ships the host keys of %s only" $host $host (join ", " $shipped)) }}
 {{- end }}
 {{- end }}
 {{- if and (not .Values.redis.enabled) (not .Values.redis.external.url) }}
@@ -160,5 +162,122 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- if and (not .Values.redis.enabled) (regexMatch "^rediss?://[^/@]*:[^/@]*@" .Values.redis.external.url) }}
 {{- fail "redis.external.url must not carry a password: set redis.auth.password or redis.auth.existingSecret" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Service lambdas call. "gitfaas" whatever the release name: lambdas written for the original chart call
+http://gitfaas:5000 and gitfaas.<namespace>.svc.cluster.local:5000. Empty: the release's full name.
+*/}}
+{{- define "gitfaas.serviceName" -}}
+{{- default (include "gitfaas.fullname" .) .Values.service.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The URL lambdas get ({{PAYLOAD_URL}}): the Service above unless app.publicUrl says otherwise. */}}
+{{- define "gitfaas.publicUrl" -}}
+{{- default (printf "http://%s.%s.svc:%v" (include "gitfaas.serviceName" .) .Release.Namespace .Values.service.port) .Values.app.publicUrl }}
+{{- end }}
+
+{{/* Replicas: the original chart's install.replicas when given, else replicaCount. */}}
+{{- define "gitfaas.replicas" -}}
+{{- $install := .Values.install | default dict }}
+{{- if and (kindIs "map" $install) (hasKey $install "replicas") (not (kindIs "invalid" $install.replicas)) }}
+{{- $install.replicas | int }}
+{{- else }}
+{{- .Values.replicaCount | int }}
+{{- end }}
+{{- end }}
+
+{{/* The original's redis.master.persistence.<key> (its Bitnami subchart) when given, else redis.persistence.<key>. */}}
+{{- define "gitfaas.redisPersistence" -}}
+{{- $master := (.root.Values.redis.master | default dict) }}
+{{- $legacy := (and (kindIs "map" $master) (get $master "persistence")) | default dict }}
+{{- if and (kindIs "map" $legacy) (hasKey $legacy .key) (not (kindIs "invalid" (get $legacy .key))) }}
+{{- get $legacy .key | toString }}
+{{- else }}
+{{- get .root.Values.redis.persistence .key | toString }}
+{{- end }}
+{{- end }}
+
+{{/* The original's images.pullPolicy when given, else image.pullPolicy. */}}
+{{- define "gitfaas.pullPolicy" -}}
+{{- $images := .Values.images | default dict }}
+{{- if and (kindIs "map" $images) $images.pullPolicy }}{{ $images.pullPolicy }}{{ else }}{{ .Values.image.pullPolicy }}{{ end }}
+{{- end }}
+
+{{/* Dotted paths of the leaves under .value, one a line, each after a newline. */}}
+{{- define "gitfaas.leaves" -}}
+{{- if and (kindIs "map" .value) (gt (len .value) 0) }}
+{{- range $key, $value := .value }}
+{{- include "gitfaas.leaves" (dict "prefix" (printf "%s.%s" $.prefix $key) "value" $value) }}
+{{- end }}
+{{- else }}
+{{ .prefix }}
+{{- end }}
+{{- end }}
+
+{{/*
+Keys of the original chart's values.yaml given here, as lines "<old key> -> <new key>" (mapped) or
+"<old key>" (ignored: nothing here means it). NOTES.txt prints them.
+*/}}
+{{- define "gitfaas.legacyKeys" -}}
+{{- $mapped := dict "install.replicas" "replicaCount" "images.pullPolicy" "image.pullPolicy" "redis.master.persistence.size" "redis.persistence.size" "redis.master.persistence.enabled" "redis.persistence.enabled" "redis.master.persistence.storageClass" "redis.persistence.storageClass" }}
+{{- $given := list }}
+{{- range $top := list "install" "images" }}
+{{- if hasKey $.Values $top }}
+{{- $given = concat $given (splitList "\n" (include "gitfaas.leaves" (dict "prefix" $top "value" (get $.Values $top)))) }}
+{{- end }}
+{{- end }}
+{{- range $sub := list "master" "replica" "purge_trigger_time" }}
+{{- if hasKey $.Values.redis $sub }}
+{{- $given = concat $given (splitList "\n" (include "gitfaas.leaves" (dict "prefix" (printf "redis.%s" $sub) "value" (get $.Values.redis $sub)))) }}
+{{- end }}
+{{- end }}
+{{- range $key := compact $given }}
+{{- if hasKey $mapped $key }}
+mapped {{ $key }} -> {{ get $mapped $key }}
+{{- else }}
+ignored {{ $key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The host of an SSH git URL (git@host:path, ssh://[user@]host[:port]/path), lower case; with a port other than 22, "[host]:port" as known_hosts writes it. */}}
+{{- define "gitfaas.sshHost" -}}
+{{- $url := .Values.app.git.url }}
+{{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://" $url }}
+{{- $hostPort := regexReplaceAll "^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?([^/]*).*$" $url "${1}" | lower }}
+{{- $host := regexReplaceAll ":[0-9]*$" $hostPort "" }}
+{{- $port := regexReplaceAll "^[^:]*:?" $hostPort "" }}
+{{- if or (eq $port "") (eq $port "22") }}{{ $host }}{{ else }}[{{ $host }}]:{{ $port }}{{ end }}
+{{- else }}
+{{- regexReplaceAll "^(?:[^@/:]*@)?([^:/]*).*$" $url "${1}" | lower }}
+{{- end }}
+{{- end }}
+
+{{/* Hosts whose published keys the chart ships in files/known_hosts. */}}
+{{- define "gitfaas.shippedHosts" -}}
+{{- $hosts := list }}
+{{- range $line := splitList "\n" (.Files.Get "files/known_hosts") }}
+{{- if and $line (not (hasPrefix "#" $line)) }}
+{{- $hosts = append $hosts (first (splitList " " $line)) }}
+{{- end }}
+{{- end }}
+{{- uniq $hosts | join " " }}
+{{- end }}
+
+{{/*
+The known_hosts gitfaas gets in SSH mode: app.git.sshKey.knowHostsMultiLine when set (it replaces the
+shipped keys, so a user can trust fewer hosts), else, while strictHostKeyChecking is yes, the published
+keys of github.com, gitlab.com and bitbucket.org (files/known_hosts), as the original trusted GitHub and
+GitLab by default. Empty: no known_hosts (strictHostKeyChecking no).
+*/}}
+{{- define "gitfaas.knownHosts" -}}
+{{- if eq (include "gitfaas.gitMode" .) "ssh" }}
+{{- if .Values.app.git.sshKey.knowHostsMultiLine }}
+{{- .Values.app.git.sshKey.knowHostsMultiLine | trim }}
+{{- else if eq (lower (toString .Values.app.git.sshKey.strictHostKeyChecking)) "yes" }}
+{{- .Files.Get "files/known_hosts" | trim }}
+{{- end }}
 {{- end }}
 {{- end }}
