@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { loadCatalog, type Catalog } from "./catalog/index.js";
-import { Dispatcher } from "./dispatch/index.js";
+import { Dispatcher, ReplicaLease, replicaIdOf } from "./dispatch/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "./errors/index.js";
 import { GitSync, displayRepo, verifyWebhook } from "./gitops/index.js";
 import {
@@ -194,6 +194,32 @@ function buildDispatcher(
   return dispatcher;
 }
 
+/**
+ * With a store other replicas share and the local runtime, this replica holds a lease on its runs
+ * (see ReplicaLease); elsewhere there is nothing to lease (one process owns the store, or the cluster
+ * runs the functions).
+ */
+async function startReplicaLease(
+  settings: Settings,
+  parts: { store: Store; built: BuiltRuntime; statuses: StatusOutbox },
+  logger: Logger,
+): Promise<ReplicaLease | undefined> {
+  const leases = parts.store.leases;
+  if (!leases || parts.built.kubernetes) return undefined;
+  const lease = new ReplicaLease({
+    leases,
+    replicaId: await replicaIdOf(settings.dataDir),
+    leaseMs: settings.replicaLeaseMs,
+    settle: (functionUid, change) => parts.statuses.report(functionUid, change),
+    logger: logger.child({ component: "leases" }),
+  });
+  await lease.start();
+  parts.built.runtime.onStatus((report) => {
+    if (report.status === "succeeded" || report.status === "failed") lease.release(report.functionUid);
+  });
+  return lease;
+}
+
 function buildNextSteps(
   settings: Settings,
   parts: { sync: GitSync<Catalog>; store: Store; dispatcher: () => Dispatcher },
@@ -319,12 +345,14 @@ export async function startGitfaas(
     const runtime = built.runtime;
     teardown.add("runtime", () => runtime.close());
     runtime.onStatus((report) => statuses.report(report.functionUid, report));
+    const lease = await startReplicaLease(settings, { store, built, statuses }, logger);
+    if (lease) teardown.add("replica lease", () => lease.close());
 
     const { sync, source } = buildSync(settings, logger);
     teardown.add("git sync", () => sync.stop());
     const dispatcher = buildDispatcher(
       settings,
-      { sync, store, runtime, nextSteps: () => steps },
+      { sync, store, runtime: lease ? lease.leased(runtime) : runtime, nextSteps: () => steps },
       publicUrl,
       logger,
     );

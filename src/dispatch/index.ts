@@ -10,3 +10,4 @@ export {
 } from "./dispatcher.js";
 export { isSettled, readRequest, storeAnswer } from "./responses.js";
 export { TopicAdmission, type AdmissionLimits } from "./admission.js";
+export { ReplicaLease, replicaIdOf, type ReplicaLeaseOptions } from "./replica-lease.js";

@@ -55,6 +55,8 @@ export interface Settings {
   readonly requestTimeoutMs: number;
   /** Pipelines: the longest chain of publishes from a root request (next steps and Gitfaas-Parent). */
   readonly pipelineMaxDepth: number;
+  /** With a shared store and the local runtime: how long a replica's runs stay its own unrenewed. */
+  readonly replicaLeaseMs: number;
   /** sqlite: a file in the data dir, one gitfaas; redis: shared by every replica pointing at it. */
   readonly store: "sqlite" | "redis";
   readonly redis: {
@@ -225,6 +227,12 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
   { flag: "max-query-parameters", description: "query parameters accepted by a publish", default: "32" },
   { flag: "max-parameter-length", description: "longest query parameter (name + value)", default: "8192" },
   { flag: "request-timeout", description: "seconds a request may take, ?wait included", default: "330" },
+  {
+    flag: "replica-lease",
+    description:
+      "seconds a replica's local runs stay its own without renewal (shared store); then another replica settles them",
+    default: "30",
+  },
   {
     flag: "pipeline-max-depth",
     description:
@@ -422,6 +430,7 @@ export function parseSettings(
     maxParameterLength: integer("max-parameter-length", required("max-parameter-length"), 1),
     requestTimeoutMs: integer("request-timeout", required("request-timeout"), 1) * 1000,
     pipelineMaxDepth: integer("pipeline-max-depth", required("pipeline-max-depth"), 1, 10_000),
+    replicaLeaseMs: integer("replica-lease", required("replica-lease"), 1, 86_400) * 1000,
     store: oneOf("store", required("store"), ["sqlite", "redis"] as const),
     redis: { url: redisUrl, password: redisPassword, keyPrefix: required("redis-key-prefix") },
     logLevel: oneOf("log-level", required("log-level"), [

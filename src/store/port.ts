@@ -156,7 +156,23 @@ export interface PipelineStore {
   listTree(rootRequestUid: string): Promise<RequestRecord[]>;
 }
 
+/**
+ * Which replica's local runtime runs which functions, on a store several replicas share: a replica
+ * holds a lease while it lives; the runs of one whose lease expired are taken over (and settled) by
+ * exactly one other, so that none stays `pending` or `running` for ever after its replica died.
+ */
+export interface RunLeases {
+  /** Holds (or extends) this replica's lease for `ttlMs`. */
+  renew(replicaId: string, ttlMs: number): Promise<void>;
+  own(replicaId: string, functionUid: string): Promise<void>;
+  release(replicaId: string, functionUid: string): Promise<void>;
+  /** Moves the runs of every replica whose lease expired to this one, once; returns their UIDs. */
+  takeOverExpired(replicaId: string): Promise<string[]>;
+}
+
 export interface Store extends PipelineStore {
+  /** Present on a store several replicas share (Redis); absent where one process owns the store. */
+  readonly leases?: RunLeases;
   /**
    * Records a request and its functions (status `pending`) before anything runs. A request with a
    * lineage wakes the watchers of its parent's request (a run's tree grew).

@@ -16,10 +16,12 @@ import type {
   RequestInput,
   ScheduleFire,
   RequestRecord,
+  RunLeases,
   StatusChange,
   Store,
   StoredResponse,
 } from "../port.js";
+import { RedisRunLeases } from "./run-leases.js";
 import {
   CLAIM_FIRING,
   FIRING_FIELDS,
@@ -203,6 +205,7 @@ function inputFields(input: RequestInput | undefined): Record<string, string> {
  */
 export class RedisStore implements Store {
   private readonly prefix: string;
+  readonly leases: RunLeases;
   private readonly channelPrefix: string;
   private readonly expirationMs: number;
   private readonly watchers = new Map<string, Set<() => void>>();
@@ -214,6 +217,7 @@ export class RedisStore implements Store {
     options: RedisStoreOptions,
   ) {
     this.prefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+    this.leases = new RedisRunLeases(commands, this.prefix, (work) => this.guarded(work));
     this.channelPrefix = `${this.prefix}changes:`;
     this.expirationMs = options.expirationSeconds * 1000;
     subscriber.on("messageBuffer", (channel: Buffer) => {

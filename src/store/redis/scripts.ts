@@ -355,3 +355,33 @@ end
 return found
 `,
 );
+
+// Run leases (the local runtime on a shared store): which replica runs what, and whether it lives.
+//   P replicas                 set of replica ids that own runs
+//   P lease:<replicaId>        a key with the lease's TTL, renewed while the replica lives
+//   P owned:<replicaId>        set of the function UIDs that replica's local runtime runs or queues
+
+/**
+ * KEYS: replicas. ARGV: key prefix, own replica id. Moves the runs of every replica whose lease has
+ * expired into the caller's own set, atomically, and returns them: exactly one replica takes each.
+ */
+export const TAKE_OVER_EXPIRED = new LuaScript(
+  "takeOverExpired",
+  `
+local taken = {}
+local mine = ARGV[1] .. 'owned:' .. ARGV[2]
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if id ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. 'lease:' .. id) == 0 then
+    local owned = ARGV[1] .. 'owned:' .. id
+    for _, uid in ipairs(redis.call('SMEMBERS', owned)) do
+      redis.call('SADD', mine, uid)
+      table.insert(taken, uid)
+    end
+    redis.call('DEL', owned)
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+if #taken > 0 then redis.call('SADD', KEYS[1], ARGV[2]) end
+return taken
+`,
+);
