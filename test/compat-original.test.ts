@@ -151,6 +151,12 @@ test("the original's routes and answers: /alive, the stored-response message", a
   const [answer] = (answered.json.responses as string[]).map((b64) => Buffer.from(b64, "base64").toString());
   // {{{who}}} and {{& who}} render as {{who}}; the comment disappears; the value is not HTML-escaped.
   assert.deepEqual(JSON.parse(answer!), { got: "hi", who: "ann and ann" });
+  // The lambda prints what it was told after its answer is stored: its output is whole once it ended.
+  while (
+    ((await http(server.url, "GET", `/response/${requestUid}`)).json.functions as { status: string }[])[0]!
+      .status !== "succeeded"
+  )
+    await new Promise((resolve) => setTimeout(resolve, 50));
   const logs = await http(server.url, "GET", `/logs/${requestUid}/0`);
   assert.match(logs.text, /stored: \{"error": ?false, ?"message": ?"Response stored correctly"/);
 });
