@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -346,3 +346,17 @@ for (const lang of ["py", "node"] as const) {
     }
   });
 }
+
+test("the example pipeline vendors the Python package unchanged (examples/pipeline/lambdas/gitfaas_lambda/)", async () => {
+  const source = join(ROOT, "packages/lambda-python/src/gitfaas_lambda");
+  const vendored = join(ROOT, "examples/pipeline/lambdas/gitfaas_lambda");
+  const files = (await readdir(source)).filter((name) => name.endsWith(".py") || name === "py.typed").sort();
+  assert.deepEqual((await readdir(vendored)).filter((name) => !name.startsWith("__pycache__")).sort(), files);
+  for (const name of files) {
+    assert.equal(
+      await readFile(join(vendored, name), "utf8"),
+      await readFile(join(source, name), "utf8"),
+      `examples/pipeline/lambdas/gitfaas_lambda/${name} differs from the package: copy packages/lambda-python/src/gitfaas_lambda/ over it`,
+    );
+  }
+});
