@@ -10,9 +10,10 @@ import gzip
 import os
 import random
 
-from gitfaas_lambda import payload_json, respond, work_dir
+from gitfaas_lambda import payload_json, respond
+from work import work_dir
 
-request = payload_json()
+request = payload_json() or {}
 stations = request.get("stations", ["oslo", "lyon", "quito"])
 days = int(request.get("days", 30))
 rng = random.Random(request.get("seed", 1))

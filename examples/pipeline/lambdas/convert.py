@@ -4,7 +4,8 @@ import io
 import json
 import os
 
-from gitfaas_lambda import payload_json, respond, work_dir
+from gitfaas_lambda import payload_json, respond
+from work import work_dir
 
 rows = list(csv.DictReader(io.StringIO(payload_json()["csv"])))
 target = os.path.join(work_dir(), "readings.jsonl")

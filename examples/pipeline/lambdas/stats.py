@@ -3,7 +3,8 @@ import csv
 import io
 import os
 
-from gitfaas_lambda import payload_json, respond, work_dir
+from gitfaas_lambda import payload_json, respond
+from work import work_dir
 
 readings = {}
 for row in csv.DictReader(io.StringIO(payload_json()["csv"])):

@@ -3,7 +3,8 @@ import base64
 import gzip
 import os
 
-from gitfaas_lambda import payload_json, respond, work_dir
+from gitfaas_lambda import payload_json, respond
+from work import work_dir
 
 request = payload_json()
 archive = os.path.join(work_dir(), request["file"])
