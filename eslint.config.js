@@ -44,7 +44,8 @@ export default tseslint.config(
     },
   },
   {
-    // packages/lambda-node is the lambda's side: reading the environment gitfaas gives it is its job.
+    // packages/lambda-node and the example lambdas are the lambda's side: reading the environment
+    // gitfaas gives them is their job.
     files: [
       "src/settings/**",
       "src/cli/**",
@@ -53,8 +54,14 @@ export default tseslint.config(
       "bench/**",
       "scripts/**",
       "packages/lambda-node/src/**",
+      "examples/**",
     ],
     rules: { "no-restricted-properties": "off" },
+  },
+  {
+    // Example lambdas run on Node 24 as they are: its globals are theirs.
+    files: ["examples/**/*.mjs"],
+    languageOptions: { globals: { fetch: "readonly" } },
   },
   {
     // Tests index into fixtures they built themselves; an assertion failing there is the test failing.

@@ -9,6 +9,7 @@ import { createLogger } from "../logging/index.js";
 import { SERVE_SETTINGS, envName, parseSettings } from "../settings/index.js";
 import { DEFAULT_BANNED_KINDS, lintPolicy } from "../templating/index.js";
 import { call } from "./client.js";
+import { initRepository } from "./init.js";
 import { renderTrace, type TreeAnswer } from "./trace.js";
 
 const DEFAULT_URL = "http://127.0.0.1:5000";
@@ -266,6 +267,18 @@ program
       print(warnings.length === 0 ? summary : `${summary}, ${warnings.length} warning(s)`);
     },
   );
+
+program
+  .command("init [dir]")
+  .description(
+    "write a starter repository (config.json, a Python and a Node lambda) into a new or empty folder",
+  )
+  .action(async (dir: string | undefined) => {
+    const target = dir ?? ".";
+    const written = await initRepository(target);
+    print(`wrote ${written.length} files into ${target}:\n  ${written.join("\n  ")}`);
+    print(`next: gitfaas lint ${target} && gitfaas serve --repo ${target}`);
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const code = isGitfaasError(error) ? `${error.code}: ` : "";
