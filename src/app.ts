@@ -18,6 +18,7 @@ import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.j
 import type { Settings } from "./settings/index.js";
 import { RedisStore, SqliteStore, StatusOutbox, ensurePrivateDir, type Store } from "./store/index.js";
 import { Teardown } from "./teardown.js";
+import { VERSION } from "./version/index.js";
 
 export interface RunningGitfaas {
   /** The URL the server listens on. */
@@ -375,6 +376,7 @@ export async function startGitfaas(
     logger.info(
       {
         url: listeningUrl,
+        version: VERSION,
         repo: displayRepo(settings.repo),
         runtime: runtime.name,
         revision: source.state().revision,
