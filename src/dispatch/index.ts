@@ -9,4 +9,5 @@ export {
   type ServedCatalog,
 } from "./dispatcher.js";
 export { isSettled, readRequest, storeAnswer } from "./responses.js";
+export type { DispatchEvents } from "./events.js";
 export { TopicAdmission, type AdmissionLimits } from "./admission.js";
