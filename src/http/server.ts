@@ -19,6 +19,8 @@ import { RouteTable } from "./route-table.js";
 import type { ScheduleView } from "../pipelines/index.js";
 import { adminRoutes } from "./routes/admin.js";
 import { metricsRoutes, type MetricsSource } from "./routes/metrics.js";
+import { describeRoutes } from "./openapi/index.js";
+import { openapiRoutes } from "./routes/openapi.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
 import { runRoutes } from "./routes/runs.js";
@@ -80,6 +82,8 @@ export function buildServer(options: HttpOptions): GitfaasServer {
   answerExpectations(app.server);
   const routes = new RouteTable();
   routes.attach(app);
+  // Before any route: each is described as it is registered.
+  describeRoutes(app);
 
   // Every body is read as bytes; routes decide what media types they take.
   app.removeAllContentTypeParsers();
@@ -150,5 +154,6 @@ export function buildServer(options: HttpOptions): GitfaasServer {
   });
   void app.register(webhookRoutes, { source: options.source, webhooks: options.webhooks });
   if (options.metrics) void app.register(metricsRoutes, { exposition: options.metrics });
+  void app.register(openapiRoutes);
   return { app, routes };
 }
