@@ -13,7 +13,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+COPY scripts/stamp-version.mjs ./scripts/
+# No .git in the build context: pass the commit to stamp (see scripts/stamp-version.mjs).
+ARG GITFAAS_REVISION=""
+RUN GITFAAS_REVISION="$GITFAAS_REVISION" npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 # git fetches the repository; openssh-client for ssh:// and git@host:path remotes.

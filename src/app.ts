@@ -13,11 +13,20 @@ import {
   type SourceState,
 } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
+import { GitfaasMetrics, type SyncView } from "./observability/index.js";
 import { NextSteps, Scheduler, lineageFor, readTree, systemClock, type Clock } from "./pipelines/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
-import { RedisStore, SqliteStore, StatusOutbox, ensurePrivateDir, type Store } from "./store/index.js";
+import {
+  RedisStore,
+  SqliteStore,
+  StatusOutbox,
+  ensurePrivateDir,
+  timedStore,
+  type Store,
+} from "./store/index.js";
 import { Teardown } from "./teardown.js";
+import { VERSION } from "./version/index.js";
 
 export interface RunningGitfaas {
   /** The URL the server listens on. */
@@ -85,16 +94,17 @@ interface BuiltRuntime {
   readonly kubernetes: KubernetesRuntime | undefined;
 }
 
-/** Where lambdas reach this server: known once it listens (`listening`). */
-interface ServerAddress {
+/** Where lambdas reach this server (known once it listens: `listening`), and who counts API calls. */
+interface RuntimeWiring {
   readonly url: () => string;
   readonly listening: Promise<void>;
+  readonly metrics: GitfaasMetrics;
 }
 
 function buildRuntime(
   settings: Settings,
   hostEnv: Readonly<Record<string, string>>,
-  address: ServerAddress,
+  address: RuntimeWiring,
   logger: Logger,
 ): BuiltRuntime {
   const runtimeLogger = logger.child({ component: "runtime" });
@@ -108,6 +118,7 @@ function buildRuntime(
           namespace: settings.namespace,
           watchAllNamespaces: settings.scope === "clusterWide",
           logger: runtimeLogger,
+          onApiCall: (call) => address.metrics.kubernetesCalled(call),
         }),
     );
     return { runtime: kubernetes, kubernetes };
@@ -148,8 +159,13 @@ async function reconcile(store: Store, runtime: Runtime, dispatcher: Dispatcher)
   return unfinished.filter((fn) => !taken.has(fn.functionUid)).map((fn) => fn.functionUid);
 }
 
-function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>; source: CatalogSource } {
+function buildSync(
+  settings: Settings,
+  logger: Logger,
+  metrics: GitfaasMetrics,
+): { sync: GitSync<Catalog>; source: CatalogSource } {
   const sync = new GitSync<Catalog>({
+    onRefused: (refusal) => metrics.gitRefused(refusal.code),
     repo: settings.repo,
     branch: settings.branch,
     dataDir: settings.dataDir,
@@ -173,11 +189,25 @@ function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>
 
 function buildDispatcher(
   settings: Settings,
-  parts: { sync: GitSync<Catalog>; store: Store; runtime: Runtime; nextSteps: () => NextSteps },
+  parts: {
+    sync: GitSync<Catalog>;
+    store: Store;
+    runtime: Runtime;
+    nextSteps: () => NextSteps;
+    metrics: GitfaasMetrics;
+  },
   publicUrl: () => string,
   logger: Logger,
 ): Dispatcher {
+  const { metrics } = parts;
   const dispatcher = new Dispatcher({
+    events: {
+      published: (topic, code, seconds) => metrics.published(topic, code ?? "accepted", seconds),
+      functionQueued: (functionUid, topic) => metrics.functionQueued(functionUid, topic),
+      functionStarted: (functionUid, topic) => metrics.functionStarted(functionUid, topic),
+      functionRefused: (functionUid, topic) => metrics.functionRefused(functionUid, topic),
+      functionLeft: (functionUid) => metrics.functionLeft(functionUid),
+    },
     onStartRefused: (functionUid) => parts.nextSteps().heard(functionUid),
     currentCatalog: () => parts.sync.current(),
     store: parts.store,
@@ -188,8 +218,10 @@ function buildDispatcher(
     logger: logger.child({ component: "dispatch" }),
   });
   parts.runtime.onStatus((report) => {
-    if (report.status === "succeeded" || report.status === "failed")
+    if (report.status === "succeeded" || report.status === "failed") {
       dispatcher.functionFinished(report.functionUid);
+      metrics.functionFinished(report.functionUid, report.status, report);
+    }
   });
   return dispatcher;
 }
@@ -257,6 +289,7 @@ function buildHttp(
     runtime: Runtime;
     schedules: Scheduler["view"];
     nextSteps: NextSteps;
+    metrics: GitfaasMetrics;
   },
   shutdown: AbortSignal,
   logger: Logger,
@@ -266,9 +299,10 @@ function buildHttp(
     logger.warn({}, "authentication is off: anyone who reaches this port can publish, read and refresh");
   }
   const webhookSecret = settings.webhookSecret;
-  const { store, nextSteps } = parts;
+  const { store, nextSteps, metrics } = parts;
   return buildServer({
     ...parts,
+    metrics: () => metrics.exposition(),
     runs: {
       lineageFor: (parent) => lineageFor(store, parent, settings.pipelineMaxDepth),
       readTree: (requestUid, waitMs, signal) =>
@@ -325,7 +359,9 @@ export async function startGitfaas(
     const listening = new Promise<void>((resolve) => (markListening = resolve));
     const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
 
-    const store = await buildStore(settings, logger);
+    let syncView = (): SyncView => ({ revision: null, lastSyncAt: null });
+    const metrics = new GitfaasMetrics(() => syncView());
+    const store = timedStore(await buildStore(settings, logger), (call) => metrics.storeCalled(call));
     teardown.add("store", () => store.close());
     // A report the store cannot take now is kept and written once it can. Stopped after the runtime
     // (its last reports still go in) and before the store: writes under way finish as the store
@@ -341,18 +377,19 @@ export async function startGitfaas(
       },
     });
     teardown.add("status outbox", () => statuses.close());
-    const built = buildRuntime(settings, hostEnv, { url: publicUrl, listening }, logger);
+    const built = buildRuntime(settings, hostEnv, { url: publicUrl, listening, metrics }, logger);
     const runtime = built.runtime;
     teardown.add("runtime", () => runtime.close());
     runtime.onStatus((report) => statuses.report(report.functionUid, report));
     const lease = await startReplicaLease(settings, { store, built, statuses }, logger);
     if (lease) teardown.add("replica lease", () => lease.close());
 
-    const { sync, source } = buildSync(settings, logger);
+    const { sync, source } = buildSync(settings, logger, metrics);
+    syncView = () => sync.status();
     teardown.add("git sync", () => sync.stop());
     const dispatcher = buildDispatcher(
       settings,
-      { sync, store, runtime: lease ? lease.leased(runtime) : runtime, nextSteps: () => steps },
+      { sync, store, runtime: lease ? lease.leased(runtime) : runtime, nextSteps: () => steps, metrics },
       publicUrl,
       logger,
     );
@@ -372,7 +409,7 @@ export async function startGitfaas(
     const shutdown = new AbortController();
     const { app: server, routes } = buildHttp(
       settings,
-      { dispatcher, store, source, runtime, schedules: () => scheduler.view(), nextSteps: steps },
+      { dispatcher, store, source, runtime, schedules: () => scheduler.view(), nextSteps: steps, metrics },
       shutdown.signal,
       logger,
     );
@@ -403,6 +440,7 @@ export async function startGitfaas(
     logger.info(
       {
         url: listeningUrl,
+        version: VERSION,
         repo: displayRepo(settings.repo),
         runtime: runtime.name,
         revision: source.state().revision,

@@ -129,6 +129,7 @@ test("auth matrix, built from the registered routes: each scope grants its route
   assert.deepEqual(publicRoutes.map((route) => `${route.method} ${route.url}`).sort(), [
     "GET /alive",
     "GET /healthz",
+    "GET /openapi.json",
     "GET /payload/:functionUid",
     "GET /readyz",
     "POST /response/:functionUid",

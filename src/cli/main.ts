@@ -8,6 +8,7 @@ import { describeError, isGitfaasError } from "../errors/index.js";
 import { createLogger } from "../logging/index.js";
 import { SERVE_SETTINGS, envName, parseSettings } from "../settings/index.js";
 import { DEFAULT_BANNED_KINDS, lintPolicy } from "../templating/index.js";
+import { VERSION } from "../version/index.js";
 import { call } from "./client.js";
 import { initRepository } from "./init.js";
 import { renderTrace, type TreeAnswer } from "./trace.js";
@@ -58,6 +59,7 @@ const program = new Command()
   .description(
     "Functions from a git repository: publish to a topic, every manifest of it runs, collect the answers.",
   )
+  .version(VERSION, "-V, --version", "print the version (and the commit it was built from) and stop")
   .showHelpAfterError();
 
 const serve = program

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Catalog } from "../catalog/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
 import { TopicAdmission, type AdmissionLimits } from "./admission.js";
+import type { DispatchEvents } from "./events.js";
 import { newFunctionUid, newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import type { FunctionLaunch, Runtime } from "../runtime/index.js";
@@ -35,6 +36,8 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   /** A function the runtime refused is finished (failed) without a status report: next steps hear it here. */
   readonly onStartRefused?: (functionUid: string) => void;
+  /** Told what happens, for metrics. */
+  readonly events?: DispatchEvents;
 }
 
 export interface PublishInput {
@@ -125,7 +128,10 @@ export class Dispatcher {
 
   /** At start: functions the runtime took over from before the restart hold their topics' slots. */
   hold(functions: readonly { readonly functionUid: string; readonly topic: string }[]): void {
-    for (const fn of functions) this.admission.hold(fn.topic, fn.functionUid);
+    for (const fn of functions) {
+      this.admission.hold(fn.topic, fn.functionUid);
+      this.options.events?.functionStarted?.(fn.functionUid, fn.topic);
+    }
   }
 
   /**
@@ -141,6 +147,7 @@ export class Dispatcher {
     const waiting = (await this.options.store.listUnfinished()).filter((fn) => fn.queued);
     for (const fn of waiting) {
       this.admission.reserve(fn.topic, [fn.functionUid], { evenIfFull: true });
+      this.options.events?.functionQueued?.(fn.functionUid, fn.topic);
       this.admission.launch(fn.functionUid, () => void this.startKept(fn.functionUid));
     }
     return waiting.length;
@@ -156,6 +163,7 @@ export class Dispatcher {
     }
     if (kept === undefined) {
       this.admission.release(functionUid);
+      this.options.events?.functionLeft?.(functionUid);
       return;
     }
     const launch = JSON.parse(kept) as KeptLaunch;
@@ -167,7 +175,23 @@ export class Dispatcher {
     );
   }
 
+  /** Publishes, and tells `events` how it ended and how long it took. */
   async publish(input: PublishInput): Promise<PublishReport> {
+    const began = performance.now();
+    const known = (): string | null =>
+      this.options.currentCatalog()?.content.topics.has(input.topic) ? input.topic : null;
+    try {
+      const report = await this.publishNow(input);
+      this.options.events?.published?.(report.topic, null, (performance.now() - began) / 1000);
+      return report;
+    } catch (error) {
+      const code = isGitfaasError(error) ? error.code : "INTERNAL";
+      this.options.events?.published?.(known(), code, (performance.now() - began) / 1000);
+      throw error;
+    }
+  }
+
+  private async publishNow(input: PublishInput): Promise<PublishReport> {
     const served = this.options.currentCatalog();
     if (!served) {
       throw new GitfaasError(
@@ -284,6 +308,7 @@ export class Dispatcher {
       this.admission.cancel(runnable);
       throw error;
     }
+    for (const functionUid of queued) this.options.events?.functionQueued?.(functionUid, topic.name);
 
     const applies: ApplyReport[] = [];
     for (const item of prepared) {
@@ -325,6 +350,8 @@ export class Dispatcher {
     topic: string,
     revisionDir: string,
   ): Promise<ApplyReport> {
+    // Told before the runtime is called: a run can report its end before apply returns.
+    if (!("refused" in item)) this.options.events?.functionStarted?.(item.functionUid, topic);
     const report = await this.start(item, requestUid, topic, revisionDir);
     try {
       await this.options.store.recordApply(item.functionUid, {
@@ -337,6 +364,7 @@ export class Dispatcher {
     }
     if (report.error) {
       this.admission.release(item.functionUid);
+      this.options.events?.functionRefused?.(item.functionUid, topic);
       this.options.onStartRefused?.(item.functionUid);
     }
     return report;

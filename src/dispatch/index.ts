@@ -9,5 +9,6 @@ export {
   type ServedCatalog,
 } from "./dispatcher.js";
 export { isSettled, readRequest, storeAnswer } from "./responses.js";
+export type { DispatchEvents } from "./events.js";
 export { TopicAdmission, type AdmissionLimits } from "./admission.js";
 export { ReplicaLease, replicaIdOf, type ReplicaLeaseOptions } from "./replica-lease.js";

@@ -50,6 +50,8 @@ export interface GitSyncOptions<T> {
   snapshotGraceMs?: number;
   /** The clock behind lastSyncAt and snapshot ages; default the system's, tests drive their own. */
   now?: () => Date;
+  /** Told of each head refused (for metrics): once per commit that does not validate, each time git fails. */
+  onRefused?: (refusal: { readonly revision: string | null; readonly code: string }) => void;
 }
 
 export interface Revision<T> {
@@ -502,6 +504,8 @@ export class GitSync<T> {
 
   private refuse(refusal: Refusal, log: boolean): SyncOutcome<T> {
     this.lastError = { ...refusal, at: this.now() };
+    // `log` is false only for a commit already refused (and told) at an earlier sync.
+    if (log) this.options.onRefused?.({ revision: refusal.revision, code: refusal.code });
     if (log) {
       this.logger.warn(
         {

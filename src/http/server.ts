@@ -18,6 +18,9 @@ import type { CatalogSource, LogSource, RunSource, WebhookVerifier } from "./por
 import { RouteTable } from "./route-table.js";
 import type { ScheduleView } from "../pipelines/index.js";
 import { adminRoutes } from "./routes/admin.js";
+import { metricsRoutes, type MetricsSource } from "./routes/metrics.js";
+import { describeRoutes } from "./openapi/index.js";
+import { openapiRoutes } from "./routes/openapi.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
 import { runRoutes } from "./routes/runs.js";
@@ -42,6 +45,8 @@ export interface HttpOptions {
   readonly webhooks: WebhookVerifier | undefined;
   /** Aborted at shutdown: waiting readers get what is known so far instead of holding the close. */
   readonly shutdown?: AbortSignal;
+  /** The Prometheus text exposition, for GET /metrics; unset: no such route. */
+  readonly metrics?: MetricsSource;
 }
 
 declare module "fastify" {
@@ -77,6 +82,8 @@ export function buildServer(options: HttpOptions): GitfaasServer {
   answerExpectations(app.server);
   const routes = new RouteTable();
   routes.attach(app);
+  // Before any route: each is described as it is registered.
+  describeRoutes(app);
 
   // Every body is read as bytes; routes decide what media types they take.
   app.removeAllContentTypeParsers();
@@ -146,5 +153,7 @@ export function buildServer(options: HttpOptions): GitfaasServer {
     schedules: options.schedules,
   });
   void app.register(webhookRoutes, { source: options.source, webhooks: options.webhooks });
+  if (options.metrics) void app.register(metricsRoutes, { exposition: options.metrics });
+  void app.register(openapiRoutes);
   return { app, routes };
 }

@@ -3,6 +3,7 @@ export { LocalRuntime, mapMountedPath, type LocalRuntimeOptions } from "./local/
 export {
   KubernetesRuntime,
   loadKubeConfig,
+  type KubernetesCall,
   type KubernetesRuntimeOptions,
 } from "./kubernetes/kubernetes-runtime.js";
 export { PooledKubeConfig } from "./kubernetes/pooled-kubeconfig.js";

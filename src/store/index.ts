@@ -4,3 +4,4 @@ export { DEFAULT_REDIS_KEY_PREFIX, RedisStore, type RedisStoreOptions } from "./
 export { STORE_RETRY_AFTER_SECONDS, isStoreUnavailable, storeUnavailable } from "./errors.js";
 export { StatusOutbox, type StatusOutboxOptions } from "./status-outbox.js";
 export { ensurePrivateDir, type PrivateDirOutcome } from "./private-files.js";
+export { timedStore, type StoreCall } from "./timed.js";

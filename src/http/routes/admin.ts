@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { describeError } from "../../errors/index.js";
 import type { ScheduleView } from "../../pipelines/index.js";
 import type { Store } from "../../store/index.js";
+import { VERSION } from "../../version/index.js";
 import { errorBody, sendError } from "../errors.js";
 import type { CatalogSource, LogSource } from "../ports.js";
 import { refusalCode, refusalStatus, stateView } from "./source-view.js";
@@ -35,6 +36,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
 
   app.get("/status", { config: { access: "admin" } }, async () => ({
     error: false,
+    version: VERSION,
     ...stateView(options.source.state()),
     schedules: (await options.schedules?.()) ?? [],
   }));

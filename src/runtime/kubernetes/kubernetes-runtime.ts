@@ -44,6 +44,15 @@ export interface KubernetesRuntimeOptions {
   readonly rewatchDelayMs?: number;
   /** A watch silent for longer is taken for dead, and listed and watched again. */
   readonly watchIdleMs?: number;
+  /** Told of each object written to the API server (for metrics): how long, and the error code if any. */
+  readonly onApiCall?: (call: KubernetesCall) => void;
+}
+
+export interface KubernetesCall {
+  readonly verb: "apply" | "create";
+  readonly seconds: number;
+  /** The error code the call ended with (KUBERNETES_CONFLICT…); null when the object was accepted. */
+  readonly code: string | null;
 }
 
 const FIELD_MANAGER = "gitfaas";
@@ -140,11 +149,11 @@ export class KubernetesRuntime implements Runtime {
    */
   private async put(object: KubeObject, freshName: boolean): Promise<KubernetesObject> {
     const spec = object as unknown as KubernetesObject;
-    if (object.metadata.name === undefined && object.metadata.generateName !== undefined)
-      return this.objects.createRendered(spec, FIELD_MANAGER);
+    const create = () => this.timed("create", () => this.objects.createRendered(spec, FIELD_MANAGER));
+    if (object.metadata.name === undefined && object.metadata.generateName !== undefined) return create();
     if (freshName) {
       try {
-        return await this.objects.createRendered(spec, FIELD_MANAGER);
+        return await create();
       } catch (error) {
         const taken =
           error instanceof ApiException &&
@@ -153,7 +162,24 @@ export class KubernetesRuntime implements Runtime {
         if (!taken) throw error;
       }
     }
-    return this.objects.applyRendered(spec, FIELD_MANAGER);
+    return this.timed("apply", () => this.objects.applyRendered(spec, FIELD_MANAGER));
+  }
+
+  private async timed(
+    verb: KubernetesCall["verb"],
+    call: () => Promise<KubernetesObject>,
+  ): Promise<KubernetesObject> {
+    const began = performance.now();
+    const tell = (code: string | null) =>
+      this.options.onApiCall?.({ verb, seconds: (performance.now() - began) / 1000, code });
+    try {
+      const result = await call();
+      tell(null);
+      return result;
+    } catch (error) {
+      tell(fromKubernetesError(error, verb).code);
+      throw error;
+    }
   }
 
   /** Starts the watches; their first list also settles what changed while gitfaas was away. */

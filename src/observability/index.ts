@@ -1,0 +1,1 @@
+export { GitfaasMetrics, UNKNOWN_TOPIC, type FinishedStatus, type SyncView } from "./metrics.js";
