@@ -21,6 +21,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
 import { runRoutes } from "./routes/runs.js";
+import { uiRoutes } from "./routes/ui.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 export interface HttpOptions {
@@ -42,6 +43,8 @@ export interface HttpOptions {
   readonly webhooks: WebhookVerifier | undefined;
   /** Aborted at shutdown: waiting readers get what is known so far instead of holding the close. */
   readonly shutdown?: AbortSignal;
+  /** The built dashboard served at /ui; unset: dist/ui. */
+  readonly uiDir?: string;
 }
 
 declare module "fastify" {
@@ -146,5 +149,6 @@ export function buildServer(options: HttpOptions): GitfaasServer {
     schedules: options.schedules,
   });
   void app.register(webhookRoutes, { source: options.source, webhooks: options.webhooks });
+  void app.register(uiRoutes, { dir: options.uiDir, authEnabled: options.access.enabled });
   return { app, routes };
 }
