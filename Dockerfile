@@ -13,7 +13,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY scripts/stamp-version.mjs ./scripts/
+# The dashboard (/ui): bundled by esbuild into dist/ui, served from there.
+COPY ui ./ui
+COPY scripts/build-ui.mjs scripts/stamp-version.mjs ./scripts/
 # No .git in the build context: pass the commit to stamp (see scripts/stamp-version.mjs).
 ARG GITFAAS_REVISION=""
 RUN GITFAAS_REVISION="$GITFAAS_REVISION" npm run build && npm prune --omit=dev

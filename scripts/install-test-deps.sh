@@ -22,6 +22,8 @@ elif ! compgen -G "${GITFAAS_PYTHON_CACHE:-$HOME/.cache/gitfaas-python}/build-*/
   missing+=(python3-venv)
 fi
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+# The dashboard's tests drive Debian's Chromium (playwright-core, no browser download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"

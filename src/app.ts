@@ -9,6 +9,7 @@ import {
   AccessControl,
   buildServer,
   type CatalogSource,
+  type TopicDescription,
   type RouteTable,
   type SourceState,
 } from "./http/index.js";
@@ -183,8 +184,26 @@ function buildSync(
       return state();
     },
     state,
+    describeTopics: () => describeTopics(sync.current()?.content),
   };
   return { sync, source };
+}
+
+/** Names, paths and declarations only: what `GET /topics` shows readers, never manifest contents. */
+function describeTopics(catalog: Catalog | undefined): TopicDescription[] {
+  return [...(catalog?.topics.values() ?? [])]
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map((topic) => ({
+      name: topic.name,
+      manifests: topic.manifests.map((manifest) => manifest.path),
+      params: topic.params?.declared ?? null,
+      next: {
+        onSuccess: topic.next?.onSuccess ?? [],
+        onFailure: topic.next?.onFailure ?? [],
+        join: topic.next?.join ?? null,
+      },
+      schedule: topic.schedule ? { cron: topic.schedule.cron, timezone: topic.schedule.timezone } : null,
+    }));
 }
 
 function buildDispatcher(
@@ -305,10 +324,11 @@ function buildHttp(
     metrics: () => metrics.exposition(),
     runs: {
       lineageFor: (parent) => lineageFor(store, parent, settings.pipelineMaxDepth),
-      readTree: (requestUid, waitMs, signal) =>
+      readTree: (requestUid, waitMs, signal, until) =>
         readTree(store, requestUid, {
           waitMs,
           signal,
+          until,
           pendingSteps: (request, firings) => nextSteps.pendingSteps(request, firings),
         }),
     },

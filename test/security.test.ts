@@ -119,7 +119,7 @@ test("auth matrix, built from the registered routes: each scope grants its route
   const requestUid = published.json.requestUid as string;
   const functionUid = (published.json.applies as { functionUid: string }[])[0]!.functionUid;
   await readAs(`/response/${requestUid}?wait=20`, TOKENS.publish);
-  const samples = { topic: "echo", requestUid, functionUid, index: "0" };
+  const samples = { topic: "echo", requestUid, functionUid, index: "0", file: "app.js" };
 
   const routes = server.routes.list();
   assert.ok(routes.length >= 10, `only ${routes.length} routes registered`);
@@ -132,6 +132,9 @@ test("auth matrix, built from the registered routes: each scope grants its route
     "GET /openapi.json",
     "GET /payload/:functionUid",
     "GET /readyz",
+    // The dashboard's own files: the page asks for a token and every call it makes carries it.
+    "GET /ui",
+    "GET /ui/:file",
     "POST /response/:functionUid",
     "POST /webhooks/git",
   ]);

@@ -6,6 +6,8 @@ import { GitfaasError } from "../errors/index.js";
  * Compiled once per revision, when the catalog loads.
  */
 export interface TopicParams {
+  /** The declarations as written (JSON Schemas of scalars): what a caller may send, for forms and docs. */
+  readonly declared: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Declared names whose values stay text in a bare placeholder (`"type": "string"`: `"007"` is not 7). */
   readonly textNames: ReadonlySet<string>;
   /**
@@ -49,7 +51,11 @@ export function compileParams(
   }
   if (problems.length > 0) return { problems };
   const validate = ajv.compile({ type: "object", properties: declared, additionalProperties: false });
-  return { params: { textNames, check: (topic, values) => checked(validate, topic, values) } };
+  // A copy: Ajv's useDefaults must not see (or change) what is shown to callers.
+  const shown = structuredClone(declared) as TopicParams["declared"];
+  return {
+    params: { declared: shown, textNames, check: (topic, values) => checked(validate, topic, values) },
+  };
 }
 
 function declarationProblem(ajv: Ajv, name: string, schema: unknown): string | undefined {

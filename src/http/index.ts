@@ -5,6 +5,7 @@ export type {
   LogStream,
   RunSource,
   SourceState,
+  TopicDescription,
   WebhookVerifier,
 } from "./ports.js";
 export type { RequestLimits } from "./input.js";

@@ -8,8 +8,16 @@ import type { Lineage } from "../store/index.js";
 export interface RunSource {
   /** The lineage of a publish made on behalf of a function (Gitfaas-Parent); throws INVALID_PARENT. */
   lineageFor(parentFunctionUid: string): Promise<Lineage>;
-  /** The whole run of a request, from its root; held up to `waitMs` until it has finished. */
-  readTree(requestUid: string, waitMs: number, signal: AbortSignal | undefined): Promise<RunTree>;
+  /**
+   * The whole run of a request, from its root; held up to `waitMs` until it has finished, or until
+   * `until` holds for it.
+   */
+  readTree(
+    requestUid: string,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+    until?: (tree: RunTree) => boolean,
+  ): Promise<RunTree>;
 }
 
 /** The repository being served, without knowing it is git. */
@@ -17,6 +25,23 @@ export interface CatalogSource {
   /** Syncs now; resolves after the sync. */
   refresh(): Promise<SourceState>;
   state(): SourceState;
+  /** The served revision's topics, as declared (no manifest contents); empty before one is served. */
+  describeTopics(): readonly TopicDescription[];
+}
+
+/** A topic as callers may see it: where its manifests are, what it takes, what follows it. */
+export interface TopicDescription {
+  readonly name: string;
+  /** Manifest paths, relative to the repository root, in apply order. */
+  readonly manifests: readonly string[];
+  /** Declared query parameters (JSON Schemas of scalars); null: any parameter is taken as text. */
+  readonly params: Readonly<Record<string, Readonly<Record<string, unknown>>>> | null;
+  readonly next: {
+    readonly onSuccess: readonly string[];
+    readonly onFailure: readonly string[];
+    readonly join: string | null;
+  };
+  readonly schedule: { readonly cron: string; readonly timezone: string } | null;
 }
 
 export interface SourceState {

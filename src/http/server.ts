@@ -24,6 +24,7 @@ import { openapiRoutes } from "./routes/openapi.js";
 import { answerRoutes } from "./routes/answers.js";
 import { publishRoutes } from "./routes/publish.js";
 import { runRoutes } from "./routes/runs.js";
+import { uiRoutes } from "./routes/ui.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 export interface HttpOptions {
@@ -47,6 +48,8 @@ export interface HttpOptions {
   readonly shutdown?: AbortSignal;
   /** The Prometheus text exposition, for GET /metrics; unset: no such route. */
   readonly metrics?: MetricsSource;
+  /** The built dashboard served at /ui; unset: dist/ui. */
+  readonly uiDir?: string;
 }
 
 declare module "fastify" {
@@ -155,5 +158,6 @@ export function buildServer(options: HttpOptions): GitfaasServer {
   void app.register(webhookRoutes, { source: options.source, webhooks: options.webhooks });
   if (options.metrics) void app.register(metricsRoutes, { exposition: options.metrics });
   void app.register(openapiRoutes);
+  void app.register(uiRoutes, { dir: options.uiDir, authEnabled: options.access.enabled });
   return { app, routes };
 }

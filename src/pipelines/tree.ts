@@ -44,6 +44,8 @@ export interface ReadTreeOptions {
   readonly signal?: AbortSignal | undefined;
   /** The next steps a request's finished functions owe and that are not settled yet. */
   readonly pendingSteps: (request: RequestRecord, firings: readonly FiringRecord[]) => readonly string[];
+  /** Also answer as soon as this holds (long-polling readers: the tree differs from what they have). */
+  readonly until?: ((tree: RunTree) => boolean) | undefined;
 }
 
 async function snapshot(
@@ -93,7 +95,7 @@ export async function readTree(store: Store, requestUid: string, options: ReadTr
       // Requests seen for the first time are watched, then read again: a change before the watch counts.
       if (tree.requests.map((request) => watch(request.requestUid)).some(Boolean)) continue;
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || options.signal?.aborted || tree.finished) return tree;
+      if (remaining <= 0 || options.signal?.aborted || tree.finished || options.until?.(tree)) return tree;
       if (!changed) await pause(remaining, options.signal, (stop) => (wake = stop));
     }
   } finally {

@@ -107,7 +107,13 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: "A run as a whole: the request, the requests its functions published, and so on",
     tag: "answers",
     params: { requestUid: "any request of the run" },
-    query: { wait: WAIT },
+    query: {
+      wait: WAIT,
+      since: {
+        type: "string",
+        description: "a tree `version` already seen: with wait, held until the tree differs from it",
+      },
+    },
     answers: { 200: { description: "the run from its root", schema: answers.TREE } },
     errors: ["BAD_REQUEST", "REQUEST_NOT_FOUND"],
   },
@@ -157,6 +163,27 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     tag: "operations",
     answers: { 200: { description: "OpenAPI 3.1", schema: { type: "object" } } },
     errors: [],
+  },
+  "GET /topics": {
+    summary: "The served revision's topics: manifests' paths, declared parameters, next steps, schedules",
+    tag: "operations",
+    answers: {
+      200: { description: "the topics, and the scopes the caller holds", schema: { type: "object" } },
+    },
+    errors: ["CATALOG_NOT_LOADED"],
+  },
+  "GET /ui": {
+    summary: "The operators' dashboard",
+    tag: "dashboard",
+    answers: { 200: { description: "the page", media: "text/html" } },
+    errors: [],
+  },
+  "GET /ui/:file": {
+    summary: "A file of the dashboard (script, style, icon)",
+    tag: "dashboard",
+    params: { file: "the file's name" },
+    answers: { 200: { description: "the file", media: "*/*" } },
+    errors: ["NOT_FOUND"],
   },
   "GET /healthz": {
     summary: "Alive",

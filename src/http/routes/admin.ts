@@ -15,7 +15,7 @@ export interface AdminRoutesOptions {
   readonly schedules?: () => Promise<readonly ScheduleView[]>;
 }
 
-/** The served revision and the service's health: `/refresh`, `/status`, `/healthz`, `/alive`, `/readyz`. */
+/** The served revision and the service's health: `/refresh`, `/status`, `/topics`, `/healthz`, `/alive`, `/readyz`. */
 export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
   app.get("/refresh", { config: { access: "admin" } }, async (_request, reply) => {
     const state = await options.source.refresh();
@@ -39,6 +39,15 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     version: VERSION,
     ...stateView(options.source.state()),
     schedules: (await options.schedules?.()) ?? [],
+  }));
+
+  // Readers see what they may publish to (names, manifest paths, declared parameters), not the manifests,
+  // and which scopes their token holds, so that a client (the dashboard) offers only what will work.
+  app.get("/topics", { config: { access: "read" } }, async (request) => ({
+    error: false,
+    revision: options.source.state().revision,
+    scopes: [...request.grants].sort(),
+    topics: options.source.describeTopics(),
   }));
 
   app.get("/healthz", { config: { access: "public" } }, async () => ({ error: false, status: "alive" }));

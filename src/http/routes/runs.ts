@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { GitfaasError } from "../../errors/index.js";
 import { isRequestUid } from "../../ids/index.js";
@@ -52,9 +53,37 @@ function requestView(request: RequestRecord, tree: RunTree, showUids: boolean): 
   };
 }
 
+/** The answer of `GET /requests/<uid>/tree`, before its version. */
+function treeView(requestUid: string, tree: RunTree, showUids: boolean) {
+  const known = new Set(tree.requests.map((each) => each.functions.map((fn) => fn.functionUid)).flat());
+  const root = tree.requests.find((each) => each.requestUid === tree.rootRequestUid);
+  // Requests whose parent is gone (the root expired first): shown apart rather than lost.
+  const detached = tree.requests.filter(
+    (each) => each !== root && !known.has(each.lineage?.parentFunctionUid ?? ""),
+  );
+  const totals = totalsOf(tree);
+  return {
+    requestUid,
+    rootRequestUid: tree.rootRequestUid,
+    finished: tree.finished,
+    totals: {
+      ...totals,
+      firstStart: totals.firstStart?.toISOString() ?? null,
+      lastFinish: totals.lastFinish?.toISOString() ?? null,
+    },
+    root: root ? requestView(root, tree, showUids) : null,
+    detached: detached.map((each) => requestView(each, tree, showUids)),
+  };
+}
+
+/** Names what a reader was shown: the same version means nothing they can see has changed. */
+function versionOf(view: ReturnType<typeof treeView>): string {
+  return createHash("sha256").update(JSON.stringify(view)).digest("hex").slice(0, 20);
+}
+
 /** `GET /requests/<request uid>/tree`: a run as a whole, from its root. */
 export async function runRoutes(app: FastifyInstance, options: RunRoutesOptions): Promise<void> {
-  app.get<{ Params: { requestUid: string }; Querystring: { wait?: string } }>(
+  app.get<{ Params: { requestUid: string }; Querystring: { wait?: string; since?: string } }>(
     "/requests/:requestUid/tree",
     { config: { access: "read" } },
     async (request) => {
@@ -63,29 +92,18 @@ export async function runRoutes(app: FastifyInstance, options: RunRoutesOptions)
         throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid.slice(0, 100)}' is not a request UID`);
       }
       const waitMs = parseWait(request.query.wait, options.maxWaitSeconds) * 1000;
-      const tree = await options.runs.readTree(requestUid, waitMs, options.shutdown);
       // As for GET /response: a function UID is the capability to answer for it.
       const showUids = request.grants.has("publish") || request.grants.has("admin");
-      const known = new Set(tree.requests.map((each) => each.functions.map((fn) => fn.functionUid)).flat());
-      const root = tree.requests.find((each) => each.requestUid === tree.rootRequestUid);
-      // Requests whose parent is gone (the root expired first): shown apart rather than lost.
-      const detached = tree.requests.filter(
-        (each) => each !== root && !known.has(each.lineage?.parentFunctionUid ?? ""),
-      );
-      const totals = totalsOf(tree);
-      return {
-        error: false,
-        requestUid,
-        rootRequestUid: tree.rootRequestUid,
-        finished: tree.finished,
-        totals: {
-          ...totals,
-          firstStart: totals.firstStart?.toISOString() ?? null,
-          lastFinish: totals.lastFinish?.toISOString() ?? null,
-        },
-        root: root ? requestView(root, tree, showUids) : null,
-        detached: detached.map((each) => requestView(each, tree, showUids)),
-      };
+      // Long-polling: with `since`, the wait also ends as soon as the reader's view changes. The view is
+      // compared rather than a counter kept, so any change a reader can see counts, on any replica.
+      const since = request.query.since;
+      const changed =
+        since === undefined
+          ? undefined
+          : (tree: RunTree) => versionOf(treeView(requestUid, tree, showUids)) !== since;
+      const tree = await options.runs.readTree(requestUid, waitMs, options.shutdown, changed);
+      const view = treeView(requestUid, tree, showUids);
+      return { error: false, version: versionOf(view), ...view };
     },
   );
 }
