@@ -13,6 +13,7 @@ import {
   type SourceState,
 } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
+import { startTracing, type Tracing } from "./observability/tracing/index.js";
 import { NextSteps, Scheduler, lineageFor, readTree, systemClock, type Clock } from "./pipelines/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
@@ -173,7 +174,13 @@ function buildSync(settings: Settings, logger: Logger): { sync: GitSync<Catalog>
 
 function buildDispatcher(
   settings: Settings,
-  parts: { sync: GitSync<Catalog>; store: Store; runtime: Runtime; nextSteps: () => NextSteps },
+  parts: {
+    sync: GitSync<Catalog>;
+    store: Store;
+    runtime: Runtime;
+    nextSteps: () => NextSteps;
+    tracing: Tracing;
+  },
   publicUrl: () => string,
   logger: Logger,
 ): Dispatcher {
@@ -186,6 +193,7 @@ function buildDispatcher(
     payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
     limits: { maxRunningPerTopic: settings.topicMaxRunning, maxQueuedPerTopic: settings.topicMaxQueued },
     logger: logger.child({ component: "dispatch" }),
+    tracing: parts.tracing,
   });
   parts.runtime.onStatus((report) => {
     if (report.status === "succeeded" || report.status === "failed")
@@ -341,9 +349,16 @@ export async function startGitfaas(
       },
     });
     teardown.add("status outbox", () => statuses.close());
+    // Tracing: closed after the runtime, so that the last runs' ends are sent.
+    const tracing = await startTracing({
+      otlpEndpoint: settings.otlpEndpoint,
+      logger: logger.child({ component: "tracing" }),
+    });
+    teardown.add("tracing", () => tracing.close());
     const built = buildRuntime(settings, hostEnv, { url: publicUrl, listening }, logger);
     const runtime = built.runtime;
     teardown.add("runtime", () => runtime.close());
+    runtime.onStatus((report) => tracing.functionStatus(report));
     runtime.onStatus((report) => statuses.report(report.functionUid, report));
     const lease = await startReplicaLease(settings, { store, built, statuses }, logger);
     if (lease) teardown.add("replica lease", () => lease.close());
@@ -352,7 +367,7 @@ export async function startGitfaas(
     teardown.add("git sync", () => sync.stop());
     const dispatcher = buildDispatcher(
       settings,
-      { sync, store, runtime: lease ? lease.leased(runtime) : runtime, nextSteps: () => steps },
+      { sync, store, runtime: lease ? lease.leased(runtime) : runtime, nextSteps: () => steps, tracing },
       publicUrl,
       logger,
     );

@@ -11,3 +11,4 @@ export {
 export { isSettled, readRequest, storeAnswer } from "./responses.js";
 export { TopicAdmission, type AdmissionLimits } from "./admission.js";
 export { ReplicaLease, replicaIdOf, type ReplicaLeaseOptions } from "./replica-lease.js";
+export { NO_TRACING, type DispatchTracing, type PublishTrace, type StartOutcome } from "./tracing.js";
