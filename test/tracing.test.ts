@@ -27,11 +27,13 @@ await writeTree(repo, {
       { name: "b", configs: ["b.yaml"] },
       { name: "parent", configs: ["parent.yaml"] },
       { name: "child", configs: ["b.yaml"] },
+      { name: "banned", configs: ["role.yaml"], onFailure: ["b"] },
     ],
   }),
   "a.yaml": nodeJob("a", tellsTraceparent),
   "b.yaml": nodeJob("b", tellsTraceparent),
   "parent.yaml": nodeJob("parent", publishesChild),
+  "role.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r-{{RANDOM}}\n",
 });
 
 interface FnView {
@@ -41,7 +43,12 @@ interface FnView {
 }
 
 /** Publishes, waits for the whole run (next steps and children included), and answers its functions, root first. */
-async function run(url: string, topic: string, headers: Record<string, string> = {}): Promise<FnView[]> {
+async function run(
+  url: string,
+  topic: string,
+  headers: Record<string, string> = {},
+  allSucceed = true,
+): Promise<FnView[]> {
   const published = await http(url, "POST", `/publish/${topic}`, "{}", "application/json", headers);
   assert.equal(published.status, 202, published.text);
   const read = await http(url, "GET", `/requests/${published.json.requestUid as string}/tree?wait=60`);
@@ -50,7 +57,7 @@ async function run(url: string, topic: string, headers: Record<string, string> =
   const all = (fns: FnView[]): FnView[] =>
     fns.flatMap((fn) => [fn, ...fn.children.flatMap((c) => all(c.functions))]);
   const functions = all(root.functions);
-  for (const fn of functions) assert.equal(fn.status, "succeeded", read.text);
+  for (const fn of functions) if (allSucceed) assert.equal(fn.status, "succeeded", read.text);
   return functions;
 }
 
@@ -169,6 +176,34 @@ test("an invalid traceparent is replaced by a new trace, not refused", { timeout
   const fn = one(spans, "function", "b");
   assert.equal(result[0]?.answer?.traceparent, `00-${publish.traceId}-${fn.spanId}-01`);
 });
+
+test(
+  "a refused function and a refused publish end their spans as errors; onFailure continues the trace",
+  { timeout },
+  async () => {
+    const { spans } = await traced(
+      async (url) => {
+        await run(url, "banned", {}, false);
+        // Its base64 is over 128 KiB in an environment value: 413 once every manifest is rendered.
+        const big = await http(url, "POST", "/publish/b", "x".repeat(200_000), "text/plain");
+        assert.equal(big.status, 413, big.text);
+      },
+      has(["function banned", "apply banned", "publish b", "function b"]),
+    );
+    const refused = one(spans, "function", "banned");
+    assert.equal(refused.status.code, 2);
+    assert.equal(refused.attributes["gitfaas.function.status"], "failed");
+    assert.equal(one(spans, "apply", "banned").attributes["gitfaas.error.code"], "BANNED_KIND");
+    const published = spans.filter((s) => s.name === "publish" && s.attributes["gitfaas.topic"] === "b");
+    const deadLetter = published.find((s) => s.parentSpanId !== undefined);
+    const tooBig = published.find((s) => s.parentSpanId === undefined);
+    assert.equal(deadLetter?.parentSpanId, refused.spanId);
+    assert.equal(deadLetter?.traceId, refused.traceId);
+    assert.equal(tooBig?.attributes["gitfaas.error.code"], "ENV_VALUE_TOO_LARGE");
+    const notRun = spans.find((s) => s.name === "function" && s.parentSpanId === tooBig?.spanId);
+    assert.equal(notRun?.status.code, 2);
+  },
+);
 
 test(
   "without --otlp-endpoint, lambdas still get the context: the caller's as sent, and next steps continue it",

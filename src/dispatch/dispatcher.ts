@@ -249,6 +249,9 @@ export class Dispatcher {
     }
 
     const prepareOne = ({ manifest, functionUid, values }: (typeof drafts)[number]): Prepared => {
+      // Before policy: a refused function is traced too, and its onFailure steps continue its trace.
+      const traceparent = trace.function({ functionUid, requestUid, topic: topic.name, path: manifest.path });
+      if (traceparent !== undefined) traceparents.set(functionUid, traceparent);
       const rendered = renderManifest(manifest, values, textNames);
       let objects: KubeObject[];
       try {
@@ -258,11 +261,7 @@ export class Dispatcher {
         throw error;
       }
       objects = addTracking(objects, { requestUid, functionUid, topic: topic.name });
-      const traceparent = trace.function({ functionUid, requestUid, topic: topic.name, path: manifest.path });
-      if (traceparent !== undefined) {
-        traceparents.set(functionUid, traceparent);
-        objects = addTraceparent(objects, traceparent);
-      }
+      if (traceparent !== undefined) objects = addTraceparent(objects, traceparent);
       checkSizeLimits(objects, manifest.path);
       const freshNames = manifest.documents.map((document) =>
         document.namePlaceholders.some((name) => UNIQUE_PER_PUBLISH.has(name)),

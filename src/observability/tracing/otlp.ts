@@ -88,6 +88,7 @@ export class OtlpTracing implements Tracing {
     // Replaced, not refused: a caller's broken header must not cost it its publish.
     if (traceparent !== undefined && !given) span.setAttribute(ATTRIBUTES.traceparentInvalid, true);
     const under = trace.setSpan(ROOT_CONTEXT, span);
+    const functions: string[] = [];
     return {
       render: (topic, work) => {
         // Only a topic of the served catalog becomes an attribute: a made-up name is the caller's.
@@ -103,10 +104,16 @@ export class OtlpTracing implements Tracing {
         };
         const run = this.tracer.startSpan("function", { kind: SpanKind.CONSUMER, attributes }, under);
         this.follow(functionUid, { span: run, attributes });
+        functions.push(functionUid);
         return formatTraceparent({ ...run.spanContext(), flags: run.spanContext().traceFlags });
       },
       end: (error) => {
-        if (error !== undefined) fail(span, codeOf(error));
+        if (error !== undefined) {
+          fail(span, codeOf(error));
+          // A refused publish runs none of its functions: their spans end with it (else they would stay open).
+          for (const functionUid of functions)
+            this.finish(functionUid, "failed", `not run: ${codeOf(error)}`);
+        }
         span.end();
       },
     };
