@@ -15,6 +15,7 @@ import {
 } from "./http/index.js";
 import type { Logger } from "./logging/index.js";
 import { GitfaasMetrics, type SyncView } from "./observability/index.js";
+import { startTracing, type Tracing } from "./observability/tracing/index.js";
 import { NextSteps, Scheduler, lineageFor, readTree, systemClock, type Clock } from "./pipelines/index.js";
 import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
@@ -214,6 +215,7 @@ function buildDispatcher(
     runtime: Runtime;
     nextSteps: () => NextSteps;
     metrics: GitfaasMetrics;
+    tracing: Tracing;
   },
   publicUrl: () => string,
   logger: Logger,
@@ -235,6 +237,7 @@ function buildDispatcher(
     payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
     limits: { maxRunningPerTopic: settings.topicMaxRunning, maxQueuedPerTopic: settings.topicMaxQueued },
     logger: logger.child({ component: "dispatch" }),
+    tracing: parts.tracing,
   });
   parts.runtime.onStatus((report) => {
     if (report.status === "succeeded" || report.status === "failed") {
@@ -397,9 +400,16 @@ export async function startGitfaas(
       },
     });
     teardown.add("status outbox", () => statuses.close());
+    // Tracing: closed after the runtime, so that the last runs' ends are sent.
+    const tracing = await startTracing({
+      otlpEndpoint: settings.otlpEndpoint,
+      logger: logger.child({ component: "tracing" }),
+    });
+    teardown.add("tracing", () => tracing.close());
     const built = buildRuntime(settings, hostEnv, { url: publicUrl, listening, metrics }, logger);
     const runtime = built.runtime;
     teardown.add("runtime", () => runtime.close());
+    runtime.onStatus((report) => tracing.functionStatus(report));
     runtime.onStatus((report) => statuses.report(report.functionUid, report));
     const lease = await startReplicaLease(settings, { store, built, statuses }, logger);
     if (lease) teardown.add("replica lease", () => lease.close());
@@ -409,7 +419,14 @@ export async function startGitfaas(
     teardown.add("git sync", () => sync.stop());
     const dispatcher = buildDispatcher(
       settings,
-      { sync, store, runtime: lease ? lease.leased(runtime) : runtime, nextSteps: () => steps, metrics },
+      {
+        sync,
+        store,
+        runtime: lease ? lease.leased(runtime) : runtime,
+        nextSteps: () => steps,
+        metrics,
+        tracing,
+      },
       publicUrl,
       logger,
     );

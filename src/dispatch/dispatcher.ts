@@ -3,11 +3,13 @@ import type { Catalog } from "../catalog/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "../errors/index.js";
 import { TopicAdmission, type AdmissionLimits } from "./admission.js";
 import type { DispatchEvents } from "./events.js";
+import { NO_TRACING, type DispatchTracing, type PublishTrace } from "./tracing.js";
 import { newFunctionUid, newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import type { FunctionLaunch, Runtime } from "../runtime/index.js";
 import type { Lineage, Store } from "../store/index.js";
 import {
+  addTraceparent,
   addTracking,
   checkSizeLimits,
   enforcePolicy,
@@ -38,6 +40,8 @@ export interface DispatcherOptions {
   readonly onStartRefused?: (functionUid: string) => void;
   /** Told what happens, for metrics. */
   readonly events?: DispatchEvents;
+  /** Trace context and spans (src/observability/tracing); unset: none, and no TRACEPARENT. */
+  readonly tracing?: DispatchTracing;
 }
 
 export interface PublishInput {
@@ -53,6 +57,8 @@ export interface PublishInput {
   readonly requestUid?: string;
   /** Published on behalf of a function (see src/pipelines). */
   readonly lineage?: Lineage;
+  /** W3C trace context the publish continues (the caller's header, or the function a next step follows). */
+  readonly traceparent?: string;
 }
 
 /** One object a manifest became: a document, or an item of a `kind: List`. */
@@ -116,9 +122,11 @@ type Prepared =
  */
 export class Dispatcher {
   private readonly admission: TopicAdmission;
+  private readonly tracing: DispatchTracing;
 
   constructor(private readonly options: DispatcherOptions) {
     this.admission = new TopicAdmission(options.limits ?? { maxRunningPerTopic: 0, maxQueuedPerTopic: 0 });
+    this.tracing = options.tracing ?? NO_TRACING;
   }
 
   /** A function finished: its topic's slot goes to the next function waiting, if any. */
@@ -191,7 +199,20 @@ export class Dispatcher {
     }
   }
 
+  /** Tracing: the whole publish is one span, ended with how it went. */
   private async publishNow(input: PublishInput): Promise<PublishReport> {
+    const trace = this.tracing.publish(input.traceparent);
+    try {
+      const report = await this.publishTraced(input, trace);
+      trace.end();
+      return report;
+    } catch (error) {
+      trace.end(error);
+      throw error;
+    }
+  }
+
+  private async publishTraced(input: PublishInput, trace: PublishTrace): Promise<PublishReport> {
     const served = this.options.currentCatalog();
     if (!served) {
       throw new GitfaasError(
@@ -237,6 +258,8 @@ export class Dispatcher {
       const functionUid = newFunctionUid(requestUid);
       return { manifest, functionUid, values: valuesFor(functionUid) };
     });
+    // Tracing: each function's trace context, for its lambda's TRACEPARENT and for its next steps.
+    const traceparents = new Map<string, string>();
 
     const missing = [
       ...new Set(drafts.flatMap((draft) => missingValues(draft.manifest, draft.values))),
@@ -249,7 +272,10 @@ export class Dispatcher {
       );
     }
 
-    const prepared: Prepared[] = drafts.map(({ manifest, functionUid, values }) => {
+    const prepareOne = ({ manifest, functionUid, values }: (typeof drafts)[number]): Prepared => {
+      // Before policy: a refused function is traced too, and its onFailure steps continue its trace.
+      const traceparent = trace.function({ functionUid, requestUid, topic: topic.name, path: manifest.path });
+      if (traceparent !== undefined) traceparents.set(functionUid, traceparent);
       const rendered = renderManifest(manifest, values, textNames);
       let objects: KubeObject[];
       try {
@@ -259,6 +285,7 @@ export class Dispatcher {
         throw error;
       }
       objects = addTracking(objects, { requestUid, functionUid, topic: topic.name });
+      if (traceparent !== undefined) objects = addTraceparent(objects, traceparent);
       checkSizeLimits(objects, manifest.path);
       const freshNames = manifest.documents.map((document) =>
         document.namePlaceholders.some((name) => UNIQUE_PER_PUBLISH.has(name)),
@@ -271,7 +298,8 @@ export class Dispatcher {
         );
       }
       return { functionUid, path: manifest.path, objects, freshNames };
-    });
+    };
+    const prepared = trace.render(topic.name, () => drafts.map(prepareOne));
 
     const runnable = prepared.filter((item) => !("refused" in item)).map((item) => item.functionUid);
     const queued = new Set(this.admission.reserve(topic.name, runnable));
@@ -300,6 +328,7 @@ export class Dispatcher {
           functionUid: item.functionUid,
           path: item.path,
           pendingLaunch: keep(item),
+          traceparent: traceparents.get(item.functionUid),
         })),
         // The caller's values as sent (defaults are filled again at a replay, from its revision).
         input: { params: input.params, replayOf: input.replayOf ?? null },
@@ -352,7 +381,9 @@ export class Dispatcher {
   ): Promise<ApplyReport> {
     // Told before the runtime is called: a run can report its end before apply returns.
     if (!("refused" in item)) this.options.events?.functionStarted?.(item.functionUid, topic);
-    const report = await this.start(item, requestUid, topic, revisionDir);
+    const report = await this.tracing.apply(item.functionUid, () =>
+      this.start(item, requestUid, topic, revisionDir),
+    );
     try {
       await this.options.store.recordApply(item.functionUid, {
         error: report.error,

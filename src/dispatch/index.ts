@@ -12,3 +12,4 @@ export { isSettled, readRequest, storeAnswer } from "./responses.js";
 export type { DispatchEvents } from "./events.js";
 export { TopicAdmission, type AdmissionLimits } from "./admission.js";
 export { ReplicaLease, replicaIdOf, type ReplicaLeaseOptions } from "./replica-lease.js";
+export { NO_TRACING, type DispatchTracing, type PublishTrace, type StartOutcome } from "./tracing.js";

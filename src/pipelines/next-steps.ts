@@ -162,6 +162,8 @@ export class NextSteps {
         params: {},
         requestUid: claim.childRequestUid,
         lineage,
+        // Tracing: the step continues the trace of the function it follows.
+        ...(fn.traceparent === undefined ? {} : { traceparent: fn.traceparent }),
       });
     } catch (error) {
       const code = isGitfaasError(error) ? error.code : undefined;

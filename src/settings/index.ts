@@ -72,6 +72,8 @@ export interface Settings {
     readonly knownHostsFile: string | undefined;
     readonly strictHostKeyChecking: boolean;
   };
+  /** Tracing: OTLP/HTTP collector spans are sent to; unset: no spans (trace context is still passed on). */
+  readonly otlpEndpoint: string | undefined;
   /** Lines to log once at start: deprecated variables used, variables ignored. */
   readonly notices: readonly SettingNotice[];
 }
@@ -240,6 +242,11 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     default: "32",
   },
   {
+    flag: "otlp-endpoint",
+    description:
+      "OTLP/HTTP collector for spans (http://collector:4318, /v1/traces is added; or the full traces URL); unset: no spans",
+  },
+  {
     flag: "git-username",
     description: "HTTP username for the repository",
     legacy: { name: "GIT_USER_NAME" },
@@ -397,6 +404,12 @@ export function parseSettings(
       "must not carry a password; use GITFAAS_REDIS_PASSWORD or --redis-password-file",
     );
   }
+  const otlpEndpoint = get("otlp-endpoint");
+  if (
+    otlpEndpoint !== undefined &&
+    !(URL.canParse(otlpEndpoint) && /^https?:$/.test(new URL(otlpEndpoint).protocol))
+  )
+    throw invalid("otlp-endpoint", "must be an http:// or https:// URL");
   const redisPasswordFile = get("redis-password-file");
   const redisPassword =
     redisPasswordFile !== undefined
@@ -449,6 +462,7 @@ export function parseSettings(
         oneOf("strict-host-key-checking", required("strict-host-key-checking"), ["yes", "no"] as const) ===
         "yes",
     },
+    otlpEndpoint,
     notices,
   };
 }

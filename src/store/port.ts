@@ -14,6 +14,8 @@ export interface NewFunction {
    * a restart can still start it. Taken back with `claimLaunch`.
    */
   readonly pendingLaunch?: string;
+  /** Tracing: the W3C traceparent of the function's run, which its next steps continue. */
+  readonly traceparent?: string;
 }
 
 export interface NewRequest {
@@ -87,6 +89,8 @@ export interface FunctionRecord {
   readonly response: StoredResponse | null;
   /** It waits for a slot, and its launch is kept in the store. */
   readonly queued: boolean;
+  /** Tracing: the W3C traceparent of its run (absent: kept by an earlier version, or none given). */
+  readonly traceparent?: string;
 }
 
 export interface RequestRecord {

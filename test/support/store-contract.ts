@@ -231,6 +231,26 @@ export function storeContract(adapter: string, makeStore: StoreFactory, entries:
     }
   });
 
+  // Tracing: next steps continue the trace of the function they follow, on any replica.
+  test(`${adapter}: a function keeps its traceparent; one created without has none`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(2);
+      const [traced, plain] = request.functions;
+      const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+      await store.createRequest({ ...request, functions: [{ ...traced!, traceparent }, plain!] });
+      assert.equal((await store.getFunction(traced!.functionUid))?.traceparent, traceparent);
+      assert.equal((await store.getFunction(plain!.functionUid))?.traceparent, undefined);
+      const found = await store.getRequest(request.requestUid);
+      assert.deepEqual(
+        found?.functions.map((f) => f.traceparent),
+        [traceparent, undefined],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   test(`${adapter}: requests expire after the expiration time, counted from their creation`, async () => {
     const store = await makeStore(60);
     const now = Date.now();

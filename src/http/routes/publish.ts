@@ -16,6 +16,8 @@ export interface PublishRoutesOptions {
 
 /** Sent by a lambda publishing on behalf of its function: links the new request to that function. */
 export const PARENT_HEADER = "gitfaas-parent";
+/** W3C Trace Context: the publish continues the caller's trace (an invalid one is replaced, not refused). */
+export const TRACEPARENT_HEADER = "traceparent";
 
 /** `POST /publish/<topic>`: runs every manifest of the topic with the message. */
 export async function publishRoutes(app: FastifyInstance, options: PublishRoutesOptions): Promise<void> {
@@ -35,6 +37,7 @@ export async function publishRoutes(app: FastifyInstance, options: PublishRoutes
         contentType,
         params,
         ...(lineage ? { lineage } : {}),
+        ...traceparentOf(request.headers[TRACEPARENT_HEADER]),
       };
       const key = request.headers["idempotency-key"];
       if (typeof key !== "string") return reply.code(202).send(await options.dispatcher.publish(input));
@@ -58,4 +61,9 @@ export async function publishRoutes(app: FastifyInstance, options: PublishRoutes
       return reply.code(202).send({ ...report, replayOf: requestUid });
     },
   );
+}
+
+/** Two traceparent headers are invalid (W3C): a new trace is started then, as for any invalid value. */
+function traceparentOf(header: string | string[] | undefined): { traceparent?: string } {
+  return typeof header === "string" ? { traceparent: header } : {};
 }

@@ -145,6 +145,7 @@ function toFunctionRecord(functionUid: string, topic: string, reply: Reply): Fun
             at: date(fn.responseAt) ?? new Date(0),
           },
     queued: text(fn.queued) === "1",
+    ...(fn.traceparent === null ? {} : { traceparent: fn.traceparent.toString("utf8") }),
   };
 }
 
@@ -313,6 +314,7 @@ export class RedisStore implements Store {
           status: "pending",
           attempts: "0",
           ...(fn.pendingLaunch === undefined ? {} : { queued: "1", launch: fn.pendingLaunch }),
+          ...(fn.traceparent === undefined ? {} : { traceparent: fn.traceparent }),
         });
         tx.pexpireat(functionKey, expiresAt);
         tx.zadd(unfinished, createdAt, fn.functionUid);

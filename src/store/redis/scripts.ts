@@ -34,6 +34,8 @@ export const FUNCTION_FIELDS = [
   "responseType",
   "responseAt",
   "queued",
+  // Tracing: the trace context of the function's run, for its next steps to continue.
+  "traceparent",
 ] as const;
 
 export const REQUEST_HEAD_FIELDS = [

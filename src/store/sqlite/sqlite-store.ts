@@ -119,6 +119,7 @@ interface FunctionRow {
   response_type: string | null;
   response_at: number | null;
   queued: number;
+  traceparent: string | null;
 }
 
 interface RequestRow {
@@ -183,7 +184,7 @@ function lineageOf(row: RequestRow): Lineage | null {
 
 const FUNCTION_COLUMNS = `f.function_uid, f.request_uid, r.topic, f.idx, f.path, f.apply_error, f.apply_code,
   f.apply_message, f.status, f.attempts, f.started_at, f.finished_at, f.reason, f.response, f.response_type, f.response_at,
-  f.launch IS NOT NULL AS queued`;
+  f.launch IS NOT NULL AS queued, f.traceparent`;
 
 function toDate(ms: number | null): Date | null {
   return ms === null ? null : new Date(ms);
@@ -214,6 +215,7 @@ function toFunctionRecord(row: FunctionRow): FunctionRecord {
             at: new Date(row.response_at ?? 0),
           },
     queued: row.queued === 1,
+    ...(row.traceparent === null ? {} : { traceparent: row.traceparent }),
   };
 }
 
@@ -318,6 +320,9 @@ export class SqliteStore implements Store {
     const columns = this.db.prepare("PRAGMA table_info(functions)").all() as { name: string }[];
     if (!columns.some((column) => column.name === "launch"))
       this.db.exec("ALTER TABLE functions ADD COLUMN launch TEXT");
+    // Tracing: the trace context of each function's run, for its next steps to continue.
+    if (!columns.some((column) => column.name === "traceparent"))
+      this.db.exec("ALTER TABLE functions ADD COLUMN traceparent TEXT");
     this.addLineageColumns();
     this.expirationMs = options.expirationSeconds * 1000;
     this.changes.setMaxListeners(0);
@@ -419,7 +424,8 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertFunction = this.statement(
-        "INSERT INTO functions (function_uid, request_uid, idx, path, status, launch) VALUES (?, ?, ?, ?, 'pending', ?)",
+        `INSERT INTO functions (function_uid, request_uid, idx, path, status, launch, traceparent)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
       );
       insertRequest.run(
         request.requestUid,
@@ -434,7 +440,14 @@ export class SqliteStore implements Store {
         request.lineage?.depth ?? null,
       );
       request.functions.forEach((fn, index) =>
-        insertFunction.run(fn.functionUid, request.requestUid, index, fn.path, fn.pendingLaunch ?? null),
+        insertFunction.run(
+          fn.functionUid,
+          request.requestUid,
+          index,
+          fn.path,
+          fn.pendingLaunch ?? null,
+          fn.traceparent ?? null,
+        ),
       );
       if (request.input) this.inputRecorded(request.requestUid, request.input);
       const parentRequestUid = request.lineage && requestUidOf(request.lineage.parentFunctionUid);
