@@ -1,13 +1,12 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
 import { silentLogger } from "../src/logging/index.js";
+import { startSupervised } from "../src/runtime/local/supervised.js";
 import {
   LocalRuntime,
   mapMountedPath,
@@ -299,38 +298,40 @@ function seqOutput(n: number): string {
   return Array.from({ length: n }, (_, index) => `${index + 1}\n`).join("");
 }
 
-test("local: a run's supervisor keeps the head and the tail of its output, with a line saying how much was cut", async () => {
-  // The supervisor alone (no gitfaas to tidy up after it): what it writes is what a crash leaves.
+test("local: a run's supervisor records how its command ended, also a signal the group got, and passes on its status", async () => {
   const dir = await mkdtemp(join(root, "supervisor-"));
-  const header = "--- Job/test-job container main, attempt 1 ---\n";
-  await writeFile(join(dir, "output.log"), header);
-  const supervisor = join(import.meta.dirname, "..", "src", "runtime", "local", "supervisor.ts");
-  const child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", supervisor, dir], {
-    stdio: ["pipe", "ignore", "inherit"],
-  });
-  const spec = {
-    command: "seq",
-    args: ["1", "20000"],
+  const spec = (script: string) => ({
+    command: "sh",
+    args: ["-c", script],
     cwd: dir,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    logFile: join(dir, "output.log"),
+    logLimit: 4096,
+  });
+  const exited = await startSupervised(dir, spec("echo out; echo err >&2; exit 7"));
+  assert.deepEqual(await exited.ended, { code: 7, signal: null });
+  assert.deepEqual(JSON.parse(await readFile(join(dir, "exit.json"), "utf8")), { code: 7 });
+  assert.equal(await readFile(join(dir, "output.log"), "utf8"), "out\nerr\n");
+  // What the next gitfaas adopts it by: the supervisor's pid and its start time.
+  const record = JSON.parse(await readFile(join(dir, "supervisor.json"), "utf8")) as {
+    pid: number;
+    startTime: string;
   };
-  child.stdin.end(JSON.stringify({ ...spec, logFile: join(dir, "output.log"), logLimit: 4096 }));
-  assert.equal((await once(child, "exit"))[0], 0);
-  assert.deepEqual(JSON.parse(await readFile(join(dir, "exit.json"), "utf8")), { code: 0, signal: null });
-  const output = await readFile(join(dir, "output.log"), "utf8");
-  const cut = /^--- gitfaas: (\d+) bytes cut ---$/m.exec(output);
-  assert.ok(cut, output.slice(0, 200));
-  const [before, tail] = output.split(`${cut[0]}\n`) as [string, string];
-  const printed = seqOutput(20000);
-  // The cut line starts a line of its own: a newline is added if the head ended mid-line.
-  const head = printed.startsWith(before.slice(header.length)) ? before : before.slice(0, -1);
-  assert.ok(head.startsWith(`${header}1\n2\n3\n`));
-  assert.equal(head.length, 2048);
-  assert.ok(printed.startsWith(head.slice(header.length)));
-  assert.equal(tail.length, 2048);
-  assert.ok(printed.endsWith(tail));
-  // Nothing lost without a word: what is kept plus what was cut is what the lambda printed.
-  assert.equal(head.length - header.length + Number(cut[1]) + tail.length, printed.length);
+  assert.ok(record.pid > 0 && record.startTime !== "");
+
+  // A deadline sends SIGTERM to the whole group: the command ends by it, the supervisor outlives it to say so.
+  const killed = await startSupervised(dir, spec("echo started; sleep 30"));
+  while (!(await readFile(join(dir, "output.log"), "utf8")).endsWith("started\n"))
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  killed.kill("SIGTERM");
+  assert.deepEqual(await killed.ended, { code: null, signal: "SIGTERM" });
+  assert.deepEqual(JSON.parse(await readFile(join(dir, "exit.json"), "utf8")), { code: 143 });
+
+  const missing = await startSupervised(dir, { ...spec(""), command: "definitely-not-a-command-gitfaas" });
+  assert.deepEqual(await missing.ended, {
+    spawnError: "spawn definitely-not-a-command-gitfaas ENOENT",
+    notFound: true,
+  });
 });
 
 test("local: retries that each overflow are cut to one head and one tail once the function settles", async () => {

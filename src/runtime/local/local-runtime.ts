@@ -326,7 +326,7 @@ export class LocalRuntime implements Runtime {
       spec.logFile,
       `--- ${context.plan.kind}/${context.plan.name} container ${container.name}, attempt ${context.attempt} ---\n`,
     );
-    return this.watch(context, container, startSupervised(procDir, spec));
+    return this.watch(context, container, await startSupervised(procDir, spec));
   }
 
   private async listening(): Promise<void> {

@@ -1,21 +1,38 @@
 import { spawn } from "node:child_process";
-import { open, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { extname, join } from "node:path";
+import { constants as fsConstants } from "node:fs";
+import { access, appendFile, open, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { constants } from "node:os";
+import { join, resolve as resolvePath } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import {
-  UNRECORDED_FAILURE,
-  UNRECORDED_SUCCESS,
   readProcStat,
+  writeAtomically,
   type ExitRecord,
   type SupervisorRecord,
   type SupervisorSpec,
 } from "./supervisor.js";
 
-const HERE = fileURLToPath(import.meta.url);
-const SUPERVISOR = join(HERE, "..", `supervisor${extname(HERE)}`);
-// From the .ts sources (tests run through tsx), node strips the types of the supervisor itself.
-const NODE_FLAGS = SUPERVISOR.endsWith(".ts") ? ["--experimental-strip-types", "--no-warnings"] : [];
+/**
+ * The supervisor: a POSIX shell, one per container run (a node process cost 30–70 ms a run). It starts
+ * the command with the run's environment (which spawn gives the shell: never argv, never a file),
+ * appends its output to the function's log, waits for it while ignoring the SIGTERM/SIGINT/SIGHUP a
+ * deadline or a shutdown sends the group (a handled signal is reset to the default in the command, so
+ * the command still gets it), then writes `exit.json` `{"code": N}` atomically and exits with N: its
+ * parent reads N directly, an adopting gitfaas reads the file. N is 128 + the signal for a command a
+ * signal ended, as shells report it.
+ */
+const SUPERVISOR_SCRIPT = `
+proc=$1; log=$2; shift 2
+trap 'true' TERM INT HUP
+"$@" >>"$log" 2>&1 </dev/null &
+child=$!
+while :; do
+  wait "$child"; code=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+printf '{"code":%d}' "$code" >"$proc/exit.json.tmp" 2>/dev/null && mv -f "$proc/exit.json.tmp" "$proc/exit.json"
+exit "$code"
+`;
 
 /** One container run under its supervisor, started by this gitfaas or adopted from an earlier one. */
 export interface SupervisedRun {
@@ -41,30 +58,62 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** How a run ended when its supervisor could not record it (a full disk), told by its exit code. */
-function unrecordedExit(supervisorCode: number | null): ExitRecord | undefined {
-  if (supervisorCode === UNRECORDED_SUCCESS) return { code: 0, signal: null };
-  if (supervisorCode === UNRECORDED_FAILURE) {
-    return { spawnError: "it failed; its exit status could not be recorded (disk full?)", notFound: false };
+/** An exit status as a shell reports it (128 + n for signal n) as an exit record. */
+export function exitRecordOf(status: number | null): ExitRecord | undefined {
+  if (status === null) return undefined;
+  if (status > 128 && status <= 128 + 64) {
+    const name = Object.entries(constants.signals).find(([, number]) => number === status - 128)?.[0];
+    if (name) return { code: null, signal: name };
   }
-  return undefined;
+  return { code: status, signal: null };
 }
 
-export function startSupervised(procDir: string, spec: SupervisorSpec): SupervisedRun {
+/** What a recorded exit.json says, in either form (`{code}` from the shell, or a full record). */
+function normalized(record: ExitRecord | { readonly code: number } | undefined): ExitRecord | undefined {
+  if (record === undefined || "spawnError" in record || "signal" in record) return record;
+  return exitRecordOf(record.code);
+}
+
+/** Whether `command` can be run with this PATH and working directory (spawn's own lookup, ahead of it). */
+async function runnable(command: string, spec: SupervisorSpec): Promise<boolean> {
+  const candidates = command.includes("/")
+    ? [resolvePath(spec.cwd, command)]
+    : (spec.env.PATH ?? "/usr/bin:/bin").split(":").map((dir) => join(dir || ".", command));
+  for (const candidate of candidates) {
+    if (
+      await access(candidate, fsConstants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
+  }
+  return false;
+}
+
+export async function startSupervised(procDir: string, spec: SupervisorSpec): Promise<SupervisedRun> {
+  if (!(await runnable(spec.command, spec))) {
+    await appendFile(spec.logFile, `command not found on this host: ${spec.command}\n`).catch(
+      () => undefined,
+    );
+    return {
+      ended: Promise.resolve({ spawnError: `spawn ${spec.command} ENOENT`, notFound: true }),
+      kill: () => undefined,
+    };
+  }
   // Detached: its own session and process group, so that it outlives gitfaas and a group kill reaches
-  // everything the lambda started. Nothing of gitfaas's environment: the lambda's env is in the spec.
-  const child = spawn(process.execPath, [...NODE_FLAGS, SUPERVISOR, procDir], {
-    detached: true,
-    stdio: ["pipe", "ignore", "ignore"],
-    env: {},
-  });
-  child.stdin.on("error", () => undefined);
-  child.stdin.end(JSON.stringify(spec));
+  // everything the lambda started. Nothing of gitfaas's environment: the lambda's env is the spec's.
+  const child = spawn(
+    "/bin/sh",
+    ["-c", SUPERVISOR_SCRIPT, "gitfaas-supervisor", procDir, spec.logFile, spec.command, ...spec.args],
+    { cwd: spec.cwd, env: spec.env, detached: true, stdio: "ignore" },
+  );
+  recordSupervisor(procDir, child.pid);
   let spawnError: string | undefined;
-  let supervisorCode: number | null = null;
+  let status: number | null = null;
   const gone = new Promise<void>((resolve) => {
     child.on("exit", (code) => {
-      supervisorCode = code;
+      status = code;
       resolve();
     });
     child.on("error", (error) => {
@@ -73,15 +122,30 @@ export function startSupervised(procDir: string, spec: SupervisorSpec): Supervis
     });
   });
   return {
-    ended: gone.then(async () => {
-      if (spawnError !== undefined) return { spawnError, notFound: false };
-      return (await readJson<ExitRecord>(join(procDir, "exit.json"))) ?? unrecordedExit(supervisorCode);
-    }),
+    ended: gone.then(() =>
+      spawnError !== undefined ? { spawnError, notFound: false } : exitRecordOf(status),
+    ),
     kill: (signal) => {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
         signalGroup(child.pid, signal);
     },
   };
+}
+
+/**
+ * What the next gitfaas adopts the run by: the supervisor's pid and start time (a recycled pid has
+ * another), written as soon as it exists. A full disk leaves it unwritten: the run goes on, watched by
+ * this gitfaas, but a crash meanwhile would leave it unknown to the next.
+ */
+function recordSupervisor(procDir: string, pid: number | undefined): void {
+  const stat = pid === undefined ? undefined : readProcStat(pid);
+  if (pid === undefined || stat === undefined) return;
+  const record: SupervisorRecord = { pid, startTime: stat.startTime, startedAt: Date.now() };
+  try {
+    writeAtomically(join(procDir, "supervisor.json"), JSON.stringify(record));
+  } catch {
+    // See above: the run itself is not refused for want of its record.
+  }
 }
 
 /**
@@ -98,7 +162,7 @@ export async function adoptSupervised(procDir: string, pollMs: number): Promise<
   };
   const ended = (async () => {
     while (alive()) await sleep(pollMs);
-    return readJson<ExitRecord>(join(procDir, "exit.json"));
+    return normalized(await readJson<ExitRecord | { code: number }>(join(procDir, "exit.json")));
   })();
   return {
     ended,
