@@ -324,7 +324,7 @@ function buildHttp(
   const { store, nextSteps, metrics } = parts;
   return buildServer({
     ...parts,
-    metrics: () => metrics.exposition(),
+    metrics: metrics.enabled ? () => metrics.exposition() : undefined,
     runs: {
       lineageFor: (parent) => lineageFor(store, parent, settings.pipelineMaxDepth),
       readTree: (requestUid, waitMs, signal, until) =>
@@ -383,8 +383,9 @@ export async function startGitfaas(
     const publicUrl = (): string => settings.publicUrl ?? listeningUrl;
 
     let syncView = (): SyncView => ({ revision: null, lastSyncAt: null });
-    const metrics = new GitfaasMetrics(() => syncView());
-    const store = timedStore(await buildStore(settings, logger), (call) => metrics.storeCalled(call));
+    const metrics = new GitfaasMetrics(() => syncView(), settings.metrics);
+    const plainStore = await buildStore(settings, logger);
+    const store = settings.metrics ? timedStore(plainStore, (call) => metrics.storeCalled(call)) : plainStore;
     teardown.add("store", () => store.close());
     // A report the store cannot take now is kept and written once it can. Stopped after the runtime
     // (its last reports still go in) and before the store: writes under way finish as the store

@@ -118,7 +118,11 @@ export class GitfaasMetrics {
     "Syncs that refused the branch head (a commit that does not validate, once per commit; or git failing), by code.",
   );
 
-  constructor(sync: () => SyncView) {
+  /** `enabled: false` (`--metrics no`): every method returns at once; nothing is counted. */
+  constructor(
+    sync: () => SyncView,
+    readonly enabled = true,
+  ) {
     collectDefaultMetrics({ register: this.registry });
     this.stateGauges(sync);
   }
@@ -172,27 +176,32 @@ export class GitfaasMetrics {
 
   /** A publish ended: `topic` is null when the served catalog has no such topic (or none is served). */
   published(topic: string | null, outcome: string, seconds: number): void {
+    if (!this.enabled) return;
     const label = topic ?? UNKNOWN_TOPIC;
     this.publishes.inc({ topic: label, outcome });
     this.publishSeconds.observe({ topic: label }, seconds);
   }
 
   functionQueued(functionUid: string, topic: string): void {
+    if (!this.enabled) return;
     this.functions.set(functionUid, { topic, state: "queued", startedAt: performance.now() });
   }
 
   functionStarted(functionUid: string, topic: string): void {
+    if (!this.enabled) return;
     this.functions.set(functionUid, { topic, state: "running", startedAt: performance.now() });
   }
 
   /** Failed without running (refused by policy, or the runtime would not start it). */
   functionRefused(functionUid: string, topic: string): void {
+    if (!this.enabled) return;
     this.functions.delete(functionUid);
     this.finished.inc({ topic, status: "failed" });
   }
 
   /** Gone without finishing here (another replica took it from the queue). */
   functionLeft(functionUid: string): void {
+    if (!this.enabled) return;
     this.functions.delete(functionUid);
   }
 
@@ -205,6 +214,7 @@ export class GitfaasMetrics {
     status: FinishedStatus,
     times: { startedAt?: Date | null; finishedAt?: Date | null } = {},
   ): void {
+    if (!this.enabled) return;
     const fn = this.functions.get(functionUid);
     if (!fn) return;
     this.functions.delete(functionUid);
@@ -218,6 +228,7 @@ export class GitfaasMetrics {
   }
 
   storeCalled(call: StoreCall): void {
+    if (!this.enabled) return;
     this.storeSeconds.observe({ operation: call.operation }, call.seconds);
     if (call.fault !== null) this.storeErrors.inc({ operation: call.operation, code: call.fault });
     // An answer is received once the store holds it (refused ones, ANSWER_FINAL say, are not).
@@ -225,11 +236,13 @@ export class GitfaasMetrics {
   }
 
   kubernetesCalled(call: KubernetesCall): void {
+    if (!this.enabled) return;
     this.kubernetesSeconds.observe({ verb: call.verb }, call.seconds);
     if (call.code !== null) this.kubernetesErrors.inc({ verb: call.verb, code: call.code });
   }
 
   gitRefused(code: string): void {
+    if (!this.enabled) return;
     this.gitRefusals.inc({ code });
   }
 

@@ -74,6 +74,8 @@ export interface Settings {
   };
   /** Tracing: OTLP/HTTP collector spans are sent to; unset: no spans (trace context is still passed on). */
   readonly otlpEndpoint: string | undefined;
+  /** Metrics counted and GET /metrics served. */
+  readonly metrics: boolean;
   /** Lines to log once at start: deprecated variables used, variables ignored. */
   readonly notices: readonly SettingNotice[];
 }
@@ -240,6 +242,11 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     description:
       "longest chain of publishes from a root request (next steps, Gitfaas-Parent); deeper is refused",
     default: "32",
+  },
+  {
+    flag: "metrics",
+    description: "count metrics and serve GET /metrics: yes or no",
+    default: "yes",
   },
   {
     flag: "otlp-endpoint",
@@ -463,6 +470,7 @@ export function parseSettings(
         "yes",
     },
     otlpEndpoint,
+    metrics: oneOf("metrics", required("metrics"), ["yes", "no"] as const) === "yes",
     notices,
   };
 }
