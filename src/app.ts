@@ -327,6 +327,16 @@ function buildHttp(
     metrics: metrics.enabled ? () => metrics.exposition() : undefined,
     runs: {
       lineageFor: (parent) => lineageFor(store, parent, settings.pipelineMaxDepth),
+      // Lambdas written for the original send no Gitfaas-Parent: their pod's address says whose they are.
+      lineageFromAddress: async (address) => {
+        const parent = parts.runtime.functionAt?.(address);
+        if (parent === undefined) return undefined;
+        // A function gone since (expired) links nothing; too deep a chain is refused as with the header.
+        return lineageFor(store, parent, settings.pipelineMaxDepth).catch((error: unknown) => {
+          if (isGitfaasError(error) && error.code === "PIPELINE_TOO_DEEP") throw error;
+          return undefined;
+        });
+      },
       readTree: (requestUid, waitMs, signal, until) =>
         readTree(store, requestUid, {
           waitMs,

@@ -9,6 +9,11 @@ export interface RunSource {
   /** The lineage of a publish made on behalf of a function (Gitfaas-Parent); throws INVALID_PARENT. */
   lineageFor(parentFunctionUid: string): Promise<Lineage>;
   /**
+   * The lineage of a publish that names no parent, from where it came: a lambda's pod, on Kubernetes.
+   * Undefined when the address is no tracked pod's (or its function has gone).
+   */
+  lineageFromAddress(address: string): Promise<Lineage | undefined>;
+  /**
    * The whole run of a request, from its root; held up to `waitMs` until it has finished, or until
    * `until` holds for it.
    */

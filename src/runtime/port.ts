@@ -90,4 +90,9 @@ export interface Runtime {
   prune(before: Date): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The function whose running pod has this IP address (Kubernetes): a publish from it is linked to
+   * it when the lambda did not say so itself. Absent where runs have no address of their own.
+   */
+  functionAt?(address: string): string | undefined;
 }

@@ -30,7 +30,10 @@ export async function publishRoutes(app: FastifyInstance, options: PublishRoutes
       if (Array.isArray(parent))
         throw new GitfaasError("INVALID_PARENT", "Gitfaas-Parent may be given once only");
       const params = queryParams(request, options.limits);
-      const lineage = parent === undefined ? undefined : await options.runs.lineageFor(parent.trim());
+      const lineage =
+        parent === undefined
+          ? await options.runs.lineageFromAddress(request.ip)
+          : await options.runs.lineageFor(parent.trim());
       const input = {
         topic: request.params.topic,
         body,

@@ -30,6 +30,7 @@ import { StatusListeners } from "../status-listeners.js";
 import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
+import { PodAddresses } from "./pod-addresses.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 
 export interface KubernetesRuntimeOptions {
@@ -85,6 +86,8 @@ export class KubernetesRuntime implements Runtime {
   private readonly statuses: StatusListeners;
   private readonly informers: Informer<KubernetesObject>[] = [];
   private closed = false;
+  /** The addresses of the tracked pods that run, for publishes that do not say whose they are. */
+  private readonly addresses = new PodAddresses();
   private unfinishedAtStart: readonly UnfinishedFunction[] = [];
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
@@ -95,6 +98,11 @@ export class KubernetesRuntime implements Runtime {
     this.batch = this.config.makeApiClient(BatchV1Api);
     this.core = this.config.makeApiClient(CoreV1Api);
     this.version = this.config.makeApiClient(VersionApi);
+  }
+
+  /** The function whose running pod has this IP address, if gitfaas tracks one. */
+  functionAt(address: string): string | undefined {
+    return this.addresses.functionAt(address);
   }
 
   onStatus(listener: StatusListener): void {
@@ -216,6 +224,9 @@ export class KubernetesRuntime implements Runtime {
       false,
       TRACKED_SELECTOR,
     );
+    pods.on("add", (pod) => this.addresses.update(pod));
+    pods.on("update", (pod) => this.addresses.update(pod));
+    pods.on("delete", (pod) => this.addresses.remove(pod));
     this.follow(jobs, statusOfJob, "jobs");
     this.follow(pods, statusOfPod, "pods");
     const listed = await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
