@@ -74,8 +74,20 @@ function normalized(record: ExitRecord | { readonly code: number } | undefined):
   return exitRecordOf(record.code);
 }
 
+/** Commands found before, by PATH, working directory and name: a lookup costs a system call per PATH entry. */
+const found = new Set<string>();
+
 /** Whether `command` can be run with this PATH and working directory (spawn's own lookup, ahead of it). */
 async function runnable(command: string, spec: SupervisorSpec): Promise<boolean> {
+  const key = `${spec.env.PATH ?? ""}\0${spec.cwd}\0${command}`;
+  if (found.has(key)) return true;
+  if (!(await lookUp(command, spec))) return false;
+  if (found.size > 1000) found.clear();
+  found.add(key);
+  return true;
+}
+
+async function lookUp(command: string, spec: SupervisorSpec): Promise<boolean> {
   const candidates = command.includes("/")
     ? [resolvePath(spec.cwd, command)]
     : (spec.env.PATH ?? "/usr/bin:/bin").split(":").map((dir) => join(dir || ".", command));
