@@ -6,6 +6,7 @@
  */
 import { rm } from "node:fs/promises";
 import { emit, interleaved, medianRoundRatio, round } from "./support/measure.js";
+import { noopJob } from "./support/noop-job.js";
 import { http, startServer, tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { OtlpListener } from "../test/support/otlp-listener.js";
 
@@ -14,23 +15,7 @@ const REQUESTS = Number(process.env.BENCH_OBSERVABILITY_REQUESTS ?? 1000);
 const repo = await tempDir("bench-observability");
 await writeTree(repo, {
   "config.json": JSON.stringify({ topics: [{ name: "noop", configs: ["noop.yaml"] }] }),
-  "noop.yaml": `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: noop-{{RANDOM}}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: main
-          image: busybox
-          command: ["true"]
-          env:
-            - name: PAYLOAD
-              value: "{{PAYLOAD}}"
-`,
+  "noop.yaml": noopJob("noop"),
 });
 const sink = await OtlpListener.start();
 const common = { repo, "local-concurrency": "8", "log-level": "silent" };

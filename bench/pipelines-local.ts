@@ -11,6 +11,7 @@
 import { rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { keepAliveCaller } from "./support/caller.js";
+import { noopJob } from "./support/noop-job.js";
 import { emit, round } from "./support/measure.js";
 import { measureSteps, summary, watchSteps } from "./support/pipeline-step.js";
 import { fanOutRun, wideRun } from "./support/tree-state.js";
@@ -20,20 +21,7 @@ const STEPS = Number(process.env.BENCH_STEPS ?? 100);
 const TREE_READS = Number(process.env.BENCH_TREE_READS ?? 50);
 const FUNCTIONS = 1000;
 
-const noop = (name: string) => `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: ${name}-{{RANDOM}}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: main
-          image: busybox
-          command: ["true"]
-`;
+const noop = (name: string): string => noopJob(name, false);
 
 const repo = await tempDir("bench-pipelines");
 await writeTree(repo, {

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { logReadMemory } from "./support/log-memory.js";
 import { emit, round, timed } from "./support/measure.js";
+import { noopJob } from "./support/noop-job.js";
 import {
   http,
   nodeJob,
@@ -30,23 +31,7 @@ await writeTree(repo, {
       { name: "echo", configs: ["echo.yaml"] },
     ],
   }),
-  "noop.yaml": `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: noop-{{RANDOM}}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: main
-          image: busybox
-          command: ["true"]
-          env:
-            - name: PAYLOAD
-              value: "{{PAYLOAD}}"
-`,
+  "noop.yaml": noopJob("noop"),
   "echo.yaml": nodeJob("echo", respondWith("payload")),
 });
 const server = await startServer({ repo, "local-concurrency": "8", "log-level": "silent" });

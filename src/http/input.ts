@@ -1,5 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import { GitfaasError } from "../errors/index.js";
+import { isRequestUid } from "../ids/index.js";
 
 /** Limits on what a request may carry; their defaults live with the settings. */
 export interface RequestLimits {
@@ -103,4 +104,20 @@ export function parseTail(text: string | undefined): number | undefined {
     );
   }
   return bytes;
+}
+
+/** A request UID from the path; anything else is no request (404, as an unknown one). */
+export function requestUidParam(text: string): string {
+  if (!isRequestUid(text)) {
+    throw new GitfaasError("REQUEST_NOT_FOUND", `'${text.slice(0, 100)}' is not a request UID`);
+  }
+  return text;
+}
+
+/**
+ * Whether the caller may see function UIDs: each is the capability to answer for its function
+ * (`POST /response` takes no token), so only callers who may publish (or administer) see them.
+ */
+export function showsFunctionUids(request: FastifyRequest): boolean {
+  return request.grants.has("publish") || request.grants.has("admin");
 }

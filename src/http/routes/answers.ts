@@ -3,7 +3,7 @@ import { readRequest, storeAnswer } from "../../dispatch/index.js";
 import { GitfaasError } from "../../errors/index.js";
 import { isFunctionUid, isRequestUid } from "../../ids/index.js";
 import type { FunctionRecord, Store } from "../../store/index.js";
-import { parseTail, parseWait, readBody } from "../input.js";
+import { parseTail, parseWait, readBody, requestUidParam, showsFunctionUids } from "../input.js";
 import type { LogSource, LogStream } from "../ports.js";
 
 export interface AnswerRoutesOptions {
@@ -65,14 +65,11 @@ export async function answerRoutes(app: FastifyInstance, options: AnswerRoutesOp
     "/response/:requestUid",
     { config: { access: "read" } },
     async (request) => {
-      const { requestUid } = request.params;
-      if (!isRequestUid(requestUid)) {
-        throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid.slice(0, 100)}' is not a request UID`);
-      }
+      const requestUid = requestUidParam(request.params.requestUid);
       const waitMs = parseWait(request.query.wait, options.maxWaitSeconds) * 1000;
       const found = await readRequest(options.store, requestUid, waitMs, options.shutdown);
       const input = await options.store.getRequestInput(requestUid);
-      const showUids = request.grants.has("publish") || request.grants.has("admin");
+      const showUids = showsFunctionUids(request);
       return {
         error: false,
         requestUid: found.requestUid,

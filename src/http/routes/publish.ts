@@ -1,10 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import type { Dispatcher } from "../../dispatch/index.js";
 import { GitfaasError } from "../../errors/index.js";
-import { isRequestUid } from "../../ids/index.js";
 import { publishOnce, replayRequest } from "../../pipelines/index.js";
 import type { Store } from "../../store/index.js";
-import { queryParams, readBody, type RequestLimits } from "../input.js";
+import { queryParams, readBody, requestUidParam, type RequestLimits } from "../input.js";
 import type { RunSource } from "../ports.js";
 
 export interface PublishRoutesOptions {
@@ -54,9 +53,7 @@ export async function publishRoutes(app: FastifyInstance, options: PublishRoutes
     "/requests/:requestUid/replay",
     { config: { access: "publish" } },
     async (request, reply) => {
-      const { requestUid } = request.params;
-      if (!isRequestUid(requestUid))
-        throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid.slice(0, 100)}' is not a request UID`);
+      const requestUid = requestUidParam(request.params.requestUid);
       const failed = request.query.failed;
       if (failed !== undefined && failed !== "true" && failed !== "false")
         throw new GitfaasError("BAD_REQUEST", "failed must be true or false");

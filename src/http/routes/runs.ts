@@ -1,10 +1,8 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { GitfaasError } from "../../errors/index.js";
-import { isRequestUid } from "../../ids/index.js";
 import { decodedAnswer, totalsOf, type RunTree } from "../../pipelines/index.js";
 import type { FiringRecord, RequestRecord } from "../../store/index.js";
-import { parseWait } from "../input.js";
+import { parseWait, requestUidParam, showsFunctionUids } from "../input.js";
 import type { RunSource } from "../ports.js";
 import { functionView } from "./answers.js";
 
@@ -87,13 +85,10 @@ export async function runRoutes(app: FastifyInstance, options: RunRoutesOptions)
     "/requests/:requestUid/tree",
     { config: { access: "read" } },
     async (request) => {
-      const { requestUid } = request.params;
-      if (!isRequestUid(requestUid)) {
-        throw new GitfaasError("REQUEST_NOT_FOUND", `'${requestUid.slice(0, 100)}' is not a request UID`);
-      }
+      const requestUid = requestUidParam(request.params.requestUid);
       const waitMs = parseWait(request.query.wait, options.maxWaitSeconds) * 1000;
       // As for GET /response: a function UID is the capability to answer for it.
-      const showUids = request.grants.has("publish") || request.grants.has("admin");
+      const showUids = showsFunctionUids(request);
       // Long-polling: with `since`, the wait also ends as soon as the reader's view changes. The view is
       // compared rather than a counter kept, so any change a reader can see counts, on any replica.
       const since = request.query.since;
