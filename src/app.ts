@@ -483,6 +483,10 @@ export async function startGitfaas(
     if (resumed > 0)
       logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
     teardown.add("next-step sweep", startFiringSweep(settings, steps, logger));
+    // First of all at a stop: functions waiting for a slot stay kept for the next start. Without this,
+    // a run that ends while the server waits for its requests in flight would start one, only for the
+    // runtime to end it as it closes.
+    teardown.add("queued starts", () => dispatcher.close());
     // Runs the reconcile settled (as interrupted, say) owe their next steps too; claims make it once.
     for (const functionUid of settled) steps.heard(functionUid);
     logger.info(
