@@ -2,7 +2,7 @@
  * What metrics and tracing cost a publish, on the local runtime: the same publish of a no-op Job on two
  * servers of one run, one with `--metrics no` and no `--otlp-endpoint` (the baseline), one with both on
  * (spans exported to an OTLP/HTTP sink on loopback), measured in alternating rounds. One JSON line.
- *   node --import tsx bench/observability-local.ts   (BENCH_OBSERVABILITY_REQUESTS=1000 to change)
+ *   node --import tsx bench/observability-local.ts   (BENCH_OBSERVABILITY_REQUESTS=2000 to change)
  */
 import { rm } from "node:fs/promises";
 import { emit, interleaved, medianRoundRatio, round } from "./support/measure.js";
@@ -10,7 +10,7 @@ import { noopJob } from "./support/noop-job.js";
 import { http, startServer, tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { OtlpListener } from "../test/support/otlp-listener.js";
 
-const REQUESTS = Number(process.env.BENCH_OBSERVABILITY_REQUESTS ?? 1000);
+const REQUESTS = Number(process.env.BENCH_OBSERVABILITY_REQUESTS ?? 2000);
 
 const repo = await tempDir("bench-observability");
 await writeTree(repo, {
