@@ -179,6 +179,15 @@ start() {
   log "started $name (pid $!)"
 }
 
+# gone NAME: the component's process has ended (no such pid, or a zombie). Not live_pid: right after
+# `start`, /proc/<pid>/cmdline may still be the forking shell's (not exec'd yet), which it takes for an exit.
+gone() {
+  local pid
+  pid="$(cat "$RUN/$1.pid" 2>/dev/null)"
+  [[ -n "$pid" && -r "/proc/$pid/stat" ]] || return 0
+  [[ "$(awk '{print $3}' "/proc/$pid/stat")" == Z ]]
+}
+
 # wait_until SECONDS DESCRIPTION COMMAND...: polls every 0.5s; fails with the log tail of $WAIT_LOG
 wait_until() {
   local limit="$1" what="$2"; shift 2
@@ -189,7 +198,7 @@ wait_until() {
       [[ -n "${WAIT_LOG:-}" && -f "$LOGS/$WAIT_LOG.log" ]] && tail -n 40 "$LOGS/$WAIT_LOG.log" >&2
       exit 1
     fi
-    if [[ -n "${WAIT_LOG:-}" ]] && ! live_pid "$WAIT_LOG" >/dev/null; then
+    if [[ -n "${WAIT_LOG:-}" ]] && gone "$WAIT_LOG"; then
       log "$WAIT_LOG exited while waiting for $what"
       tail -n 40 "$LOGS/$WAIT_LOG.log" >&2
       exit 1
