@@ -102,7 +102,7 @@ const DEFAULT_LOG_LIMIT = 8 * 1024 * 1024;
  * be tried with no cluster. Images are not pulled: commands run on the host, in the snapshot of the
  * revision they came from; emptyDir and ephemeral volumes are fresh folders removed after each attempt.
  *
- * Each container runs under a supervisor (supervisor.ts) that outlives a crash of gitfaas and records
+ * Each container runs under a supervisor (a shell, supervised.ts; its records: supervisor.ts) that outlives a crash of gitfaas and records
  * how the command ended. A run folder `<dataDir>/runs/<function uid>/` holds `launch.json` (from
  * apply until the function settles), `run.json` (once it took a slot), `procs/<object>-<attempt>-
  * <container>/` (each supervisor's records), `result.json` (the final status) and `output.log`.
