@@ -30,7 +30,9 @@ await writeTree(repo, {
   "gated.yaml": nodeJob(
     "gated",
     `const { existsSync } = await import("node:fs");
-while (!existsSync(process.env.GATE)) await new Promise((resolve) => setTimeout(resolve, 50));`,
+// Ends once the gate opens, or once its folder is gone (the test ended): nothing is left running.
+const dir = process.env.GATE.slice(0, process.env.GATE.lastIndexOf("/"));
+while (!existsSync(process.env.GATE) && existsSync(dir)) await new Promise((resolve) => setTimeout(resolve, 50));`,
     { GATE: '"{{gate}}"' },
   ),
 });
