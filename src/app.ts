@@ -17,7 +17,7 @@ import type { Logger } from "./logging/index.js";
 import { GitfaasMetrics, type SyncView } from "./observability/index.js";
 import { startTracing, type Tracing } from "./observability/tracing/index.js";
 import { NextSteps, Scheduler, lineageFor, readTree, systemClock, type Clock } from "./pipelines/index.js";
-import { KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
+import { KubernetesRuntime, LocalRunnerClient, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import {
   RedisStore,
@@ -125,7 +125,8 @@ function buildRuntime(
     );
     return { runtime: kubernetes, kubernetes };
   }
-  const local = new LocalRuntime({
+  const LocalRunsFrom = settings.localRunner === "process" ? LocalRunnerClient : LocalRuntime;
+  const local = new LocalRunsFrom({
     dataDir: settings.dataDir,
     gitfaasUrl: address.url,
     concurrency: settings.localConcurrency,

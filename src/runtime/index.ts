@@ -1,5 +1,6 @@
 export * from "./port.js";
 export { LocalRuntime, mapMountedPath, type LocalRuntimeOptions } from "./local/local-runtime.js";
+export { LocalRunnerClient } from "./local/runner-client.js";
 export {
   KubernetesRuntime,
   loadKubeConfig,

@@ -42,6 +42,8 @@ export interface Settings {
   readonly localConcurrency: number;
   /** Bytes of output the local runtime keeps per function: the head and the tail, the middle cut. */
   readonly localLogLimitBytes: number;
+  /** Where local runs are started from: a helper process (off the event loop), or gitfaas itself. */
+  readonly localRunner: "process" | "inline";
   readonly localInheritEnv: readonly string[];
   readonly logLevel: LogLevel;
   /** Bearer tokens and what each may do; empty: access control off. */
@@ -172,6 +174,12 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     flag: "local-concurrency",
     description: "local runtime: runs at once; more wait their turn",
     default: "4",
+  },
+  {
+    flag: "local-runner",
+    description:
+      "local runtime: process (a helper process starts and watches the runs, off gitfaas's event loop) or inline (gitfaas's own process does)",
+    default: "process",
   },
   {
     flag: "local-log-limit",
@@ -441,6 +449,7 @@ export function parseSettings(
     bodyLimitBytes: integer("body-limit", required("body-limit"), 1),
     localConcurrency: integer("local-concurrency", required("local-concurrency"), 1, 1024),
     localLogLimitBytes: integer("local-log-limit", required("local-log-limit"), 1024),
+    localRunner: oneOf("local-runner", required("local-runner"), ["process", "inline"] as const),
     localInheritEnv: hostEnvNames,
     accessTokens,
     webhookSecret,

@@ -1,10 +1,7 @@
-import { createReadStream } from "node:fs";
 import { appendFile, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join, posix } from "node:path";
 import { GitfaasError } from "../../errors/index.js";
-import { isFunctionUid } from "../../ids/index.js";
 import type { Logger } from "../../logging/index.js";
 import type {
   ApplyOutcome,
@@ -19,6 +16,7 @@ import type {
 import { planRun, type LocalContainer, type LocalRunPlan } from "./pod-spec.js";
 import { StatusListeners } from "../status-listeners.js";
 import { Semaphore } from "./semaphore.js";
+import { pruneRuns, readRunLog } from "./run-files.js";
 import { adoptSupervised, compactLog, startSupervised, type SupervisedRun } from "./supervised.js";
 import type { ExitRecord, SupervisorSpec } from "./supervisor.js";
 
@@ -91,7 +89,8 @@ type RunState =
   | { readonly kind: "missing" }
   | { readonly kind: "settled"; readonly report: StatusReport }
   | { readonly kind: "kept"; readonly kept: KeptLaunch; readonly startedAt: Date | undefined }
-  | { readonly kind: "unknown" };
+  /** `ran`: containers were started for it. */
+  | { readonly kind: "unknown"; readonly ran: boolean };
 
 const KILL_GRACE_MS = 2000;
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -150,11 +149,19 @@ export class LocalRuntime implements Runtime {
     const kept: KeptLaunch = { launch, order: Date.now() * 1000 + (this.applied++ % 1000) };
     await writeFile(join(runDir, "launch.json"), JSON.stringify(kept), { mode: 0o600 });
     this.track(launch.functionUid, this.execute(launch, plans, runDir, undefined));
-    const queued = this.slots.queued > 0 ? " (queued: the concurrency limit is reached)" : "";
-    return {
-      objects: plans.map((plan) => ({ kind: plan.kind, name: plan.name, namespace: undefined })),
-      message: `started ${plans.map((plan) => `${plan.kind}/${plan.name}`).join(", ")} locally${queued}`,
-    };
+    return applyOutcome(plans, this.slots.queued > 0);
+  }
+
+  /** Of these functions, those whose launch this runtime never kept (no launch, no result on disk). */
+  async unkept(functionUids: readonly string[]): Promise<Set<string>> {
+    const states = await Promise.all(
+      functionUids.map(async (uid) => ({ uid, state: await readRunState(join(this.runsDir, uid)) })),
+    );
+    return new Set(
+      states
+        .filter(({ state }) => state.kind === "missing" || (state.kind === "unknown" && !state.ran))
+        .map(({ uid }) => uid),
+    );
   }
 
   private track(functionUid: string, run: Promise<void>): void {
@@ -456,31 +463,12 @@ export class LocalRuntime implements Runtime {
     });
   }
 
-  async logs(functionUid: string, range: LogRange = {}): Promise<LogOutput | undefined> {
-    if (!isFunctionUid(functionUid)) return undefined;
-    const runDir = join(this.runsDir, functionUid);
-    const file = join(runDir, "output.log");
-    let size: number;
-    try {
-      size = (await stat(file)).size;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      // A run folder without output yet: the function is known, it printed nothing so far.
-      if (!(await stat(runDir).catch(() => undefined))) return undefined;
-      return { size: 0, stream: Readable.from([]) };
-    }
-    const start = Math.max(0, size - (range.tail ?? size));
-    if (start >= size) return { size: 0, stream: Readable.from([]) };
-    // Ends at the size seen now, so that content-length holds while a running lambda still writes.
-    return { size: size - start, stream: createReadStream(file, { start, end: size - 1 }) };
+  logs(functionUid: string, range: LogRange = {}): Promise<LogOutput | undefined> {
+    return readRunLog(this.runsDir, functionUid, range);
   }
 
-  async prune(before: Date): Promise<void> {
-    const entries = await readdir(this.runsDir).catch(() => [] as string[]);
-    for (const entry of entries) {
-      const info = await stat(join(this.runsDir, entry)).catch(() => undefined);
-      if (info && info.mtime < before) await rm(join(this.runsDir, entry), { recursive: true, force: true });
-    }
+  prune(before: Date): Promise<void> {
+    return pruneRuns(this.runsDir, before);
   }
 
   async ping(): Promise<void> {
@@ -498,6 +486,14 @@ export class LocalRuntime implements Runtime {
     await Promise.allSettled([...this.executions]);
     clearTimeout(escalate);
   }
+}
+
+/** What apply answers: the objects started, and whether they wait for a slot. */
+export function applyOutcome(plans: readonly LocalRunPlan[], queued: boolean): ApplyOutcome {
+  return {
+    objects: plans.map((plan) => ({ kind: plan.kind, name: plan.name, namespace: undefined })),
+    message: `started ${plans.map((plan) => `${plan.kind}/${plan.name}`).join(", ")} locally${queued ? " (queued: the concurrency limit is reached)" : ""}`,
+  };
 }
 
 function describe(error: unknown): string {
@@ -541,7 +537,7 @@ async function readRunState(runDir: string): Promise<RunState> {
     };
   }
   const kept = await read<KeptLaunch>("launch.json");
-  if (!kept) return { kind: "unknown" };
+  if (!kept) return { kind: "unknown", ran: (await stat(join(runDir, "procs")).catch(() => undefined)) !== undefined };
   const run = await read<{ startedAt: string }>("run.json");
   return { kind: "kept", kept, startedAt: run ? new Date(run.startedAt) : undefined };
 }
