@@ -213,3 +213,61 @@ test(
     assert.deepEqual((await t.ranUids()).sort(), finals.map((fn) => fn.functionUid).sort());
   },
 );
+
+test(
+  "publishes answered just before a SIGKILL of gitfaas all run, exactly once: the local runner keeps what is in its pipe",
+  { timeout: 90_000 },
+  async () => {
+    const t = await setUp("burst");
+    const first = await serve(t.dataDir, t.port, ["--local-concurrency", "2"]);
+    const requests = [(await t.publish(first.url)).requestUid];
+    // The runner, stopped, reads nothing: the launches of the next publishes wait in its pipe when
+    // gitfaas dies (a handful: the pipe holds 64 KiB).
+    const runner = JSON.parse(await readFile(join(t.dataDir, "local-runner.json"), "utf8")) as { pid: number };
+    process.kill(runner.pid, "SIGSTOP");
+    for (let i = 0; i < 8; i++) requests.push((await t.publish(first.url)).requestUid);
+    await first.kill9();
+    process.kill(runner.pid, "SIGCONT");
+
+    const second = await serve(t.dataDir, t.port, ["--local-concurrency", "2"]);
+    after(() => second.stop());
+    // Opened once the lambdas can post their answers again.
+    await writeFile(t.gate, "open");
+    const finals = await Promise.all(requests.map(async (uid) => (await settled(second.url, uid))[0]!));
+    for (const fn of finals) assert.equal(fn.status, "succeeded", JSON.stringify(fn));
+    assert.deepEqual((await t.ranUids()).sort(), finals.map((fn) => fn.functionUid).sort());
+  },
+);
+
+test(
+  "the local runner killed with SIGKILL: gitfaas starts another, which takes over the runs and the queue, each once",
+  { timeout: 90_000 },
+  async () => {
+    const t = await setUp("runner");
+    const flags = ["--local-concurrency", "1"];
+    const instance = await serve(t.dataDir, t.port, flags);
+    after(() => instance.stop());
+    const requests = [];
+    for (let i = 0; i < 3; i++) requests.push((await t.publish(instance.url)).requestUid);
+    const running = await t.started(instance.url, requests[0]!);
+    const runner = JSON.parse(await readFile(join(t.dataDir, "local-runner.json"), "utf8")) as { pid: number };
+    process.kill(runner.pid, "SIGKILL");
+    // The next runner is recorded once it replaced the killed one.
+    await until(async () => {
+      const now = JSON.parse(await readFile(join(t.dataDir, "local-runner.json"), "utf8")) as { pid: number };
+      return now.pid !== runner.pid ? true : undefined;
+    });
+
+    await writeFile(t.gate, "open");
+    const finals = await Promise.all(requests.map(async (uid) => (await settled(instance.url, uid))[0]!));
+    assert.equal(finals[0]!.functionUid, running.functionUid);
+    for (const fn of finals) {
+      assert.equal(fn.status, "succeeded", JSON.stringify(fn));
+      assert.equal(JSON.parse(fn.response ?? "null"), "done runner");
+    }
+    assert.deepEqual((await t.ranUids()).sort(), finals.map((fn) => fn.functionUid).sort());
+    // And it takes new work.
+    const later = await t.publish(instance.url);
+    assert.equal((await settled(instance.url, later.requestUid))[0]?.status, "succeeded");
+  },
+);
