@@ -69,6 +69,8 @@ export async function interleaved(
   count: number,
   concurrency: number,
   rounds = 5,
+  /** Awaited after each way's round: work it left running must not weigh on the next way's. */
+  settle: (name: string) => Promise<void> = async () => undefined,
 ): Promise<Record<string, Measured>> {
   const names = Object.keys(ways);
   const samples = new Map<string, number[]>(names.map((name) => [name, []]));
@@ -82,6 +84,7 @@ export async function interleaved(
       samples.get(name)!.push(...inRound.samples);
       roundP50s.get(name)!.push(percentile(inRound.samples, 50));
       seconds.set(name, seconds.get(name)! + inRound.seconds);
+      await settle(name);
     }
   }
   return Object.fromEntries(
