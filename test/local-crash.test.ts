@@ -132,34 +132,37 @@ async function setUp(name: string) {
   return { gate, dataDir, publish, started, ranUids, exiting, port: await freePort() };
 }
 
-test(
-  "a run that outlives a SIGKILL of gitfaas is adopted: its true status and answer, holding its slot",
-  { timeout: 60_000 },
-  async () => {
-    const t = await setUp("adopt");
-    const first = await serve(t.dataDir, t.port, ["--local-concurrency", "1"]);
-    const { requestUid } = await t.publish(first.url);
-    await t.started(first.url, requestUid);
-    await first.kill9();
+for (const runner of ["process", "inline"]) {
+  test(
+    `a run that outlives a SIGKILL of gitfaas is adopted: its true status and answer, holding its slot (--local-runner ${runner})`,
+    { timeout: 60_000 },
+    async () => {
+      const t = await setUp("adopt");
+      const flags = ["--local-concurrency", "1", "--local-runner", runner];
+      const first = await serve(t.dataDir, t.port, flags);
+      const { requestUid } = await t.publish(first.url);
+      await t.started(first.url, requestUid);
+      await first.kill9();
 
-    const second = await serve(t.dataDir, t.port, ["--local-concurrency", "1"]);
-    after(() => second.stop());
-    const [fn] = await functionsOf(second.url, requestUid);
-    assert.equal(fn?.status, "running", JSON.stringify(fn));
-    // The adopted run holds the only slot: a newcomer waits for it.
-    const newcomer = await t.publish(second.url);
-    assert.match(newcomer.message, /queued/);
+      const second = await serve(t.dataDir, t.port, flags);
+      after(() => second.stop());
+      const [fn] = await functionsOf(second.url, requestUid);
+      assert.equal(fn?.status, "running", JSON.stringify(fn));
+      // The adopted run holds the only slot: a newcomer waits for it.
+      const newcomer = await t.publish(second.url);
+      assert.match(newcomer.message, /queued/);
 
-    await writeFile(t.gate, "open");
-    const [done] = await settled(second.url, requestUid);
-    assert.equal(done?.status, "succeeded", JSON.stringify(done));
-    assert.equal(done.attempts, 1);
-    assert.equal(JSON.parse(done.response ?? "null"), "done adopt");
-    const [next] = await settled(second.url, newcomer.requestUid);
-    assert.equal(next?.status, "succeeded", JSON.stringify(next));
-    assert.deepEqual((await t.ranUids()).sort(), [fn.functionUid, next.functionUid].sort());
-  },
-);
+      await writeFile(t.gate, "open");
+      const [done] = await settled(second.url, requestUid);
+      assert.equal(done?.status, "succeeded", JSON.stringify(done));
+      assert.equal(done.attempts, 1);
+      assert.equal(JSON.parse(done.response ?? "null"), "done adopt");
+      const [next] = await settled(second.url, newcomer.requestUid);
+      assert.equal(next?.status, "succeeded", JSON.stringify(next));
+      assert.deepEqual((await t.ranUids()).sort(), [fn.functionUid, next.functionUid].sort());
+    },
+  );
+}
 
 test(
   "a run that ended while gitfaas was down is reported with its real exit code",
@@ -223,7 +226,9 @@ test(
     const requests = [(await t.publish(first.url)).requestUid];
     // The runner, stopped, reads nothing: the launches of the next publishes wait in its pipe when
     // gitfaas dies (a handful: the pipe holds 64 KiB).
-    const runner = JSON.parse(await readFile(join(t.dataDir, "local-runner.json"), "utf8")) as { pid: number };
+    const runner = JSON.parse(await readFile(join(t.dataDir, "local-runner.json"), "utf8")) as {
+      pid: number;
+    };
     process.kill(runner.pid, "SIGSTOP");
     for (let i = 0; i < 8; i++) requests.push((await t.publish(first.url)).requestUid);
     await first.kill9();
@@ -250,7 +255,9 @@ test(
     const requests = [];
     for (let i = 0; i < 3; i++) requests.push((await t.publish(instance.url)).requestUid);
     const running = await t.started(instance.url, requests[0]!);
-    const runner = JSON.parse(await readFile(join(t.dataDir, "local-runner.json"), "utf8")) as { pid: number };
+    const runner = JSON.parse(await readFile(join(t.dataDir, "local-runner.json"), "utf8")) as {
+      pid: number;
+    };
     process.kill(runner.pid, "SIGKILL");
     // The next runner is recorded once it replaced the killed one.
     await until(async () => {

@@ -537,7 +537,8 @@ async function readRunState(runDir: string): Promise<RunState> {
     };
   }
   const kept = await read<KeptLaunch>("launch.json");
-  if (!kept) return { kind: "unknown", ran: (await stat(join(runDir, "procs")).catch(() => undefined)) !== undefined };
+  if (!kept)
+    return { kind: "unknown", ran: (await stat(join(runDir, "procs")).catch(() => undefined)) !== undefined };
   const run = await read<{ startedAt: string }>("run.json");
   return { kind: "kept", kept, startedAt: run ? new Date(run.startedAt) : undefined };
 }

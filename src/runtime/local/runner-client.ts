@@ -39,13 +39,12 @@ const INHERITED_FLAGS = new Set(["--import", "--require", "-r", "--loader", "--e
 
 function loaderFlags(execArgv: readonly string[]): string[] {
   const kept: string[] = [];
-  for (let index = 0; index < execArgv.length; index++) {
-    const flag = execArgv[index]!;
-    const [name] = flag.split("=", 1);
-    if (!INHERITED_FLAGS.has(name!)) continue;
-    if (flag.includes("=")) kept.push(flag);
-    else if (index + 1 < execArgv.length) kept.push(flag, execArgv[++index]!);
-  }
+  execArgv.forEach((flag, index) => {
+    const name = flag.split("=", 1)[0] ?? flag;
+    if (!INHERITED_FLAGS.has(name)) return;
+    const value = flag.includes("=") ? undefined : execArgv[index + 1];
+    kept.push(...(value === undefined ? [flag] : [flag, value]));
+  });
   return kept;
 }
 

@@ -41,7 +41,12 @@ export type FromRunner =
   /** The function's launch is on disk: a restart of either process runs it. */
   | { readonly type: "kept"; readonly functionUid: string }
   | { readonly type: "status"; readonly report: StatusReport }
-  | { readonly type: "done"; readonly id: number; readonly taken?: readonly string[]; readonly error?: string }
+  | {
+      readonly type: "done";
+      readonly id: number;
+      readonly taken?: readonly string[];
+      readonly error?: string;
+    }
   | {
       readonly type: "log";
       readonly level: "debug" | "info" | "warn" | "error";
@@ -49,7 +54,11 @@ export type FromRunner =
       readonly message: string;
     };
 
-export function send(to: Writable, message: ToRunner | FromRunner, written?: (error?: Error | null) => void): void {
+export function send(
+  to: Writable,
+  message: ToRunner | FromRunner,
+  written?: (error?: Error | null) => void,
+): void {
   to.write(`${JSON.stringify(message)}\n`, written);
 }
 
