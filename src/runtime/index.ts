@@ -7,3 +7,10 @@ export {
   type KubernetesRuntimeOptions,
 } from "./kubernetes/kubernetes-runtime.js";
 export { PooledKubeConfig } from "./kubernetes/pooled-kubeconfig.js";
+export {
+  DEFAULT_PUSHBACK_POLICY,
+  pushbackOf,
+  retryAfterMs,
+  type PushbackClock,
+  type PushbackPolicy,
+} from "./kubernetes/pushback.js";
