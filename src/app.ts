@@ -17,7 +17,7 @@ import type { Logger } from "./logging/index.js";
 import { GitfaasMetrics, type SyncView } from "./observability/index.js";
 import { startTracing, type Tracing } from "./observability/tracing/index.js";
 import { NextSteps, Scheduler, lineageFor, readTree, systemClock, type Clock } from "./pipelines/index.js";
-import { DEFAULT_PUSHBACK_POLICY, KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
+import { PUSHBACK_DELAYS, KubernetesRuntime, LocalRuntime, type Runtime } from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import {
   RedisStore,
@@ -121,7 +121,7 @@ function buildRuntime(
           watchAllNamespaces: settings.scope === "clusterWide",
           logger: runtimeLogger,
           onApiCall: (call) => address.metrics.kubernetesCalled(call),
-          pushback: { ...DEFAULT_PUSHBACK_POLICY, budgetMs: settings.kubernetesRetryBudgetMs },
+          pushback: { ...PUSHBACK_DELAYS, budgetMs: settings.kubernetesRetryBudgetMs },
         }),
     );
     return { runtime: kubernetes, kubernetes };

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import {
-  DEFAULT_PUSHBACK_POLICY,
+  PUSHBACK_DELAYS,
   KubernetesRuntime,
   pushbackOf,
   retryAfterMs,
@@ -206,7 +206,7 @@ function runtimeFor(kubeconfig: string, clock: PushbackClock, budgetMs = 60_000)
     namespace: "ns",
     watchAllNamespaces: false,
     logger: silentLogger(),
-    pushback: { ...DEFAULT_PUSHBACK_POLICY, budgetMs },
+    pushback: { ...PUSHBACK_DELAYS, budgetMs },
     clock,
     random: () => 0,
   });

@@ -8,7 +8,7 @@ export {
 } from "./kubernetes/kubernetes-runtime.js";
 export { PooledKubeConfig } from "./kubernetes/pooled-kubeconfig.js";
 export {
-  DEFAULT_PUSHBACK_POLICY,
+  PUSHBACK_DELAYS,
   pushbackOf,
   retryAfterMs,
   type PushbackClock,

@@ -34,7 +34,7 @@ import { GuardedWatch } from "./guarded-watch.js";
 import { PodAddresses } from "./pod-addresses.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 import {
-  DEFAULT_PUSHBACK_POLICY,
+  PUSHBACK_DELAYS,
   pushbackOf,
   systemPushbackClock,
   type Pushback,
@@ -56,7 +56,7 @@ export interface KubernetesRuntimeOptions {
   readonly watchIdleMs?: number;
   /** Told of each object written to the API server (for metrics): how long, and the error code if any. */
   readonly onApiCall?: (call: KubernetesCall) => void;
-  /** Retries of writes the API server pushed back (429, 5xx, no answer); unset: the defaults. */
+  /** Retries of writes the API server pushed back (429, 5xx, no answer); unset: none, a pushback fails at once. */
   readonly pushback?: PushbackPolicy;
   /** Time for those retries; a test injects its own. */
   readonly clock?: PushbackClock;
@@ -125,7 +125,7 @@ export class KubernetesRuntime implements Runtime {
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
-    this.policy = options.pushback ?? DEFAULT_PUSHBACK_POLICY;
+    this.policy = options.pushback ?? { ...PUSHBACK_DELAYS, budgetMs: 0 };
     this.clock = options.clock ?? systemPushbackClock;
     this.config = loadKubeConfig(options.kubeconfig);
     // One client set for the life of the process: one connection pool, no process per apply.

@@ -14,11 +14,8 @@ export interface PushbackPolicy {
   readonly maxDelayMs: number;
 }
 
-export const DEFAULT_PUSHBACK_POLICY: PushbackPolicy = {
-  budgetMs: 120_000,
-  firstDelayMs: 500,
-  maxDelayMs: 30_000,
-};
+/** The backoff; the budget is a setting (--kubernetes-retry-budget, src/settings holds its default). */
+export const PUSHBACK_DELAYS: Omit<PushbackPolicy, "budgetMs"> = { firstDelayMs: 500, maxDelayMs: 30_000 };
 
 /** Time as the retries see it; a test passes one whose sleeps end when it says. */
 export interface PushbackClock {
