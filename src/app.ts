@@ -17,7 +17,13 @@ import type { Logger } from "./logging/index.js";
 import { GitfaasMetrics, type SyncView } from "./observability/index.js";
 import { startTracing, type Tracing } from "./observability/tracing/index.js";
 import { NextSteps, Scheduler, lineageFor, readTree, systemClock, type Clock } from "./pipelines/index.js";
-import { KubernetesRuntime, LocalRunnerClient, LocalRuntime, type Runtime } from "./runtime/index.js";
+import {
+  PUSHBACK_DELAYS,
+  KubernetesRuntime,
+  LocalRunnerClient,
+  LocalRuntime,
+  type Runtime,
+} from "./runtime/index.js";
 import type { Settings } from "./settings/index.js";
 import {
   RedisStore,
@@ -121,6 +127,7 @@ function buildRuntime(
           watchAllNamespaces: settings.scope === "clusterWide",
           logger: runtimeLogger,
           onApiCall: (call) => address.metrics.kubernetesCalled(call),
+          pushback: { ...PUSHBACK_DELAYS, budgetMs: settings.kubernetesRetryBudgetMs },
         }),
     );
     return { runtime: kubernetes, kubernetes };

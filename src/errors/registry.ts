@@ -75,6 +75,10 @@ export const ERROR_REGISTRY = {
   KUBERNETES_CONFLICT: { status: 409, meaning: "the object conflicts with one that exists" },
   KUBERNETES_NOT_FOUND: { status: 404, meaning: "the API server does not know the kind or namespace" },
   KUBERNETES_UNREACHABLE: { status: 502, meaning: "the API server did not answer" },
+  KUBERNETES_THROTTLED: {
+    status: 503,
+    meaning: "the API server asked gitfaas to slow down (429) past --kubernetes-retry-budget",
+  },
   KUBERNETES_FAILED: { status: 502, meaning: "the API server answered with an error" },
   // access
   UNAUTHORIZED: { status: 401, meaning: "no bearer token, or an unknown one" },

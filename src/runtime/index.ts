@@ -8,3 +8,10 @@ export {
   type KubernetesRuntimeOptions,
 } from "./kubernetes/kubernetes-runtime.js";
 export { PooledKubeConfig } from "./kubernetes/pooled-kubeconfig.js";
+export {
+  PUSHBACK_DELAYS,
+  pushbackOf,
+  retryAfterMs,
+  type PushbackClock,
+  type PushbackPolicy,
+} from "./kubernetes/pushback.js";

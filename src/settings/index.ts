@@ -38,6 +38,8 @@ export interface Settings {
   readonly bannedKinds: readonly string[];
   readonly namespace: string;
   readonly scope: "namespaced" | "clusterWide";
+  /** Kubernetes runtime: how long writes the API server pushes back (429, 5xx, no answer) are retried. */
+  readonly kubernetesRetryBudgetMs: number;
   readonly bodyLimitBytes: number;
   readonly localConcurrency: number;
   /** Bytes of output the local runtime keeps per function: the head and the tail, the middle cut. */
@@ -164,6 +166,12 @@ export const SERVE_SETTINGS: readonly SettingSpec[] = [
     flag: "scope",
     description: "namespaced (only gitfaas's namespace) or clusterWide",
     default: "namespaced",
+  },
+  {
+    flag: "kubernetes-retry-budget",
+    description:
+      "seconds a function's writes are retried when the API server pushes back (429, 5xx, no answer); 0: fail at once",
+    default: "120",
   },
   {
     flag: "body-limit",
@@ -446,6 +454,8 @@ export function parseSettings(
     bannedKinds: words("banned-kinds"),
     namespace: get("namespace") ?? podNamespace() ?? "default",
     scope: oneOf("scope", required("scope"), ["namespaced", "clusterWide"] as const),
+    kubernetesRetryBudgetMs:
+      integer("kubernetes-retry-budget", required("kubernetes-retry-budget"), 0, 86_400) * 1000,
     bodyLimitBytes: integer("body-limit", required("body-limit"), 1),
     localConcurrency: integer("local-concurrency", required("local-concurrency"), 1, 1024),
     localLogLimitBytes: integer("local-log-limit", required("local-log-limit"), 1024),

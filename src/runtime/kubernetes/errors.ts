@@ -43,7 +43,9 @@ export function fromKubernetesError(error: unknown, what: string): GitfaasError 
             ? "KUBERNETES_INVALID"
             : error.code === 404
               ? "KUBERNETES_NOT_FOUND"
-              : "KUBERNETES_FAILED";
+              : error.code === 429
+                ? "KUBERNETES_THROTTLED"
+                : "KUBERNETES_FAILED";
     return new GitfaasError(code, message, { status: error.code, reason: status.reason ?? null });
   }
   // Node's own codes (ECONNREFUSED), or undici's for a connection that failed or went quiet; fetch (the

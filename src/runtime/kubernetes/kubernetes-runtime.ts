@@ -25,6 +25,7 @@ import type {
   StatusReport,
   UnfinishedFunction,
 } from "../port.js";
+import type { GitfaasError } from "../../errors/index.js";
 import { fromKubernetesError, parseStatus } from "./errors.js";
 import { StatusListeners } from "../status-listeners.js";
 import { LeanKubeConfig } from "./lean-kubeconfig.js";
@@ -32,6 +33,14 @@ import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
 import { PodAddresses } from "./pod-addresses.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
+import {
+  PUSHBACK_DELAYS,
+  pushbackOf,
+  systemPushbackClock,
+  type Pushback,
+  type PushbackClock,
+  type PushbackPolicy,
+} from "./pushback.js";
 
 export interface KubernetesRuntimeOptions {
   /** A kubeconfig file; unset: the in-cluster service account, else the default kubeconfig. */
@@ -47,6 +56,25 @@ export interface KubernetesRuntimeOptions {
   readonly watchIdleMs?: number;
   /** Told of each object written to the API server (for metrics): how long, and the error code if any. */
   readonly onApiCall?: (call: KubernetesCall) => void;
+  /** Retries of writes the API server pushed back (429, 5xx, no answer); unset: none, a pushback fails at once. */
+  readonly pushback?: PushbackPolicy;
+  /** Time for those retries; a test injects its own. */
+  readonly clock?: PushbackClock;
+  /** In [0, 1), for the retries' jitter. */
+  readonly random?: () => number;
+}
+
+/** Where a launch's writes stand: the objects accepted so far, in order (the next one is its index). */
+interface Progress {
+  readonly launch: FunctionLaunch;
+  readonly applied: AppliedObject[];
+  /** Retries so far, across the launch's objects. */
+  attempts: number;
+}
+
+/** The API server pushed back on an object; its refusal, should gitfaas give up. */
+interface PushedBack extends Pushback {
+  readonly failure: GitfaasError;
 }
 
 export interface KubernetesCall {
@@ -86,12 +114,19 @@ export class KubernetesRuntime implements Runtime {
   private readonly statuses: StatusListeners;
   private readonly informers: Informer<KubernetesObject>[] = [];
   private closed = false;
+  /** Aborted at close: retries waiting for the API server stop. */
+  private readonly stopping = new AbortController();
+  private readonly retrying = new Set<Promise<void>>();
+  private readonly policy: PushbackPolicy;
+  private readonly clock: PushbackClock;
   /** The addresses of the tracked pods that run, for publishes that do not say whose they are. */
   private readonly addresses = new PodAddresses();
   private unfinishedAtStart: readonly UnfinishedFunction[] = [];
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
+    this.policy = options.pushback ?? { ...PUSHBACK_DELAYS, budgetMs: 0 };
+    this.clock = options.clock ?? systemPushbackClock;
     this.config = loadKubeConfig(options.kubeconfig);
     // One client set for the life of the process: one connection pool, no process per apply.
     this.objects = RenderedObjectApi.forConfig(this.config);
@@ -113,9 +148,38 @@ export class KubernetesRuntime implements Runtime {
     this.statuses.report(report);
   }
 
+  /**
+   * Writes the launch's objects in order. Should the API server push back (429, 5xx, no answer), the
+   * function stays `pending` with the reason and the rest is written in the background, retried with
+   * backoff (honouring Retry-After) for at most the policy's budget, then failed with the reason: a
+   * publish answers at once rather than after minutes.
+   */
   async apply(launch: FunctionLaunch): Promise<ApplyOutcome> {
-    const applied: AppliedObject[] = [];
-    for (const [index, object] of launch.objects.entries()) {
+    const progress: Progress = { launch, applied: [], attempts: 0 };
+    const pushed = await this.putRest(progress);
+    if (pushed === undefined) {
+      this.settleIfNothingRuns(launch);
+      return { objects: progress.applied, message: `applied ${describeApplied(progress.applied)}` };
+    }
+    if (this.policy.budgetMs <= 0) throw this.failureOf(progress, pushed.failure);
+    const retry = this.keepTrying(progress, pushed, this.clock.now() + this.policy.budgetMs);
+    this.retrying.add(retry);
+    void retry.finally(() => this.retrying.delete(retry));
+    const done = progress.applied.length > 0 ? ` (applied so far: ${describeApplied(progress.applied)})` : "";
+    return {
+      objects: progress.applied,
+      message: `pending: ${pushed.reason}; gitfaas keeps trying for up to ${Math.round(this.policy.budgetMs / 1000)}s${done}`,
+    };
+  }
+
+  /**
+   * Writes the objects not written yet. Returns the pushback that stopped it, if any; throws, as a typed
+   * error naming what was applied, for a refusal.
+   */
+  private async putRest(progress: Progress): Promise<PushedBack | undefined> {
+    const { launch, applied } = progress;
+    for (let index = applied.length; index < launch.objects.length; index++) {
+      const object = launch.objects[index] as KubeObject;
       const label = `${object.kind} ${object.metadata.name ?? `${object.metadata.generateName ?? ""}*`}`;
       try {
         const result = await this.put(object, launch.freshNames?.[index] === true);
@@ -125,28 +189,101 @@ export class KubernetesRuntime implements Runtime {
           namespace: result.metadata?.namespace,
         });
       } catch (error) {
-        const done =
-          applied.length > 0
-            ? ` (already applied: ${applied.map((a) => `${a.kind}/${a.name}`).join(", ")})`
-            : "";
         const failure = fromKubernetesError(error, `${launch.path}: ${label}`);
-        throw Object.assign(failure, { message: `${failure.message}${done}` });
+        const byGenerateName = object.metadata.name === undefined;
+        const pushback = pushbackOf(
+          {
+            error,
+            attempt: progress.attempts + 1,
+            repeatable: !byGenerateName,
+            now: this.clock.now(),
+            random: (this.options.random ?? Math.random)(),
+          },
+          this.policy,
+        );
+        if (pushback === undefined) throw this.failureOf(progress, failure);
+        return { ...pushback, failure };
       }
     }
-    if (!launch.objects.some((object) => object.kind === "Job" || object.kind === "Pod")) {
-      // Nothing runs to completion: once applied, the function is done.
-      this.report({
-        functionUid: launch.functionUid,
-        status: "succeeded",
-        attempts: 1,
-        startedAt: new Date(),
-        finishedAt: new Date(),
-      });
+    return undefined;
+  }
+
+  private failureOf(progress: Progress, failure: GitfaasError): GitfaasError {
+    const done =
+      progress.applied.length > 0
+        ? ` (already applied: ${progress.applied.map((a) => `${a.kind}/${a.name}`).join(", ")})`
+        : "";
+    return Object.assign(failure, { message: `${failure.message}${done}` });
+  }
+
+  /**
+   * Retries in the background until every object is written, the API server refuses one, or the next
+   * wait would end past `deadline`. The function is `pending` with the latest reason meanwhile.
+   * At close the retries stop and the function stays `pending`: the next start settles it (followed if
+   * its Job or Pod exists, a create that went through after all; else failed).
+   */
+  private async keepTrying(progress: Progress, first: PushedBack, deadline: number): Promise<void> {
+    const { functionUid } = progress.launch;
+    let pushed: PushedBack | undefined = first;
+    while (pushed !== undefined) {
+      if (this.clock.now() + pushed.delayMs > deadline) {
+        this.giveUp(progress, pushed);
+        return;
+      }
+      this.report({ functionUid, status: "pending", reason: pushed.reason });
+      try {
+        await this.clock.sleep(pushed.delayMs, this.stopping.signal);
+      } catch {
+        this.report({
+          functionUid,
+          status: "pending",
+          reason: `gitfaas stopped while retrying (${pushed.reason}); its next start settles it`,
+        });
+        return;
+      }
+      progress.attempts++;
+      try {
+        pushed = await this.putRest(progress);
+      } catch (error) {
+        const reason = (error as Error).message;
+        this.report({ functionUid, status: "failed", finishedAt: new Date(), reason });
+        return;
+      }
     }
-    return {
-      objects: applied,
-      message: `applied ${applied.map((a) => `${a.kind}/${a.name}${a.namespace ? ` in ${a.namespace}` : ""}`).join(", ")}`,
-    };
+    // The watches report the Job or Pod from here; the reason stays until one replaces it.
+    this.report({
+      functionUid,
+      status: "pending",
+      reason: `accepted by the API server after ${progress.attempts} ${progress.attempts === 1 ? "retry" : "retries"}`,
+    });
+    this.settleIfNothingRuns(progress.launch);
+  }
+
+  private giveUp(progress: Progress, pushed: PushedBack): void {
+    const budget = Math.round(this.policy.budgetMs / 1000);
+    const failure = this.failureOf(progress, pushed.failure);
+    this.options.logger.warn(
+      { functionUid: progress.launch.functionUid, code: failure.code, retries: progress.attempts },
+      "the API server kept pushing back; giving up",
+    );
+    this.report({
+      functionUid: progress.launch.functionUid,
+      status: "failed",
+      finishedAt: new Date(),
+      reason: `${failure.code}: the API server kept pushing back for ${budget}s (--kubernetes-retry-budget): ${failure.message}`,
+    });
+  }
+
+  private settleIfNothingRuns(launch: FunctionLaunch): void {
+    if (launch.objects.some((object) => object.kind === "Job" || object.kind === "Pod")) return;
+    // Nothing runs to completion: once applied, the function is done.
+    this.report({
+      functionUid: launch.functionUid,
+      status: "succeeded",
+      attempts: 1,
+      startedAt: new Date(),
+      finishedAt: new Date(),
+    });
   }
 
   /**
@@ -313,7 +450,8 @@ export class KubernetesRuntime implements Runtime {
         functionUid: fn.functionUid,
         status: "failed",
         finishedAt: new Date(),
-        reason: "its Job or Pod was deleted while gitfaas was not watching; how it ended is unknown",
+        reason:
+          "its Job or Pod is gone: deleted while gitfaas was not watching, or never created (gitfaas stopped while the API server pushed back); how it ended is unknown",
       });
     }
     this.unfinishedAtStart = [];
@@ -373,7 +511,13 @@ export class KubernetesRuntime implements Runtime {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopping.abort();
+    await Promise.allSettled([...this.retrying]);
     await Promise.allSettled(this.informers.map((informer) => informer.stop()));
     await this.config.destroyPool();
   }
+}
+
+function describeApplied(applied: readonly AppliedObject[]): string {
+  return applied.map((a) => `${a.kind}/${a.name}${a.namespace ? ` in ${a.namespace}` : ""}`).join(", ");
 }
