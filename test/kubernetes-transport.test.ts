@@ -43,8 +43,8 @@ async function apiServer(): Promise<{
   };
 }
 
-function configFor(server: string): LeanKubeConfig {
-  const config = new LeanKubeConfig();
+function configFor(server: string, answerTimeoutMs?: number): LeanKubeConfig {
+  const config = new LeanKubeConfig(undefined, answerTimeoutMs);
   config.loadFromString(
     JSON.stringify({
       apiVersion: "v1",
@@ -102,3 +102,32 @@ test("an answer cut short, or no API server at all, is KUBERNETES_UNREACHABLE", 
   assert.equal(refused.code, "KUBERNETES_UNREACHABLE", refused.message);
   assert.match(refused.message, /ECONNREFUSED/);
 });
+
+test(
+  "an API server that takes a call and never answers fails it as KUBERNETES_UNREACHABLE (headers timeout)",
+  { timeout: 20_000 },
+  async () => {
+    const held: http.ServerResponse[] = [];
+    const server = http.createServer((_request, response) => void held.push(response));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as { port: number };
+    const config = configFor(`http://127.0.0.1:${port}`, 200);
+    try {
+      const silent = await config
+        .makeApiClient(CoreV1Api)
+        .listNamespacedPod({ namespace: "ns" })
+        .then(
+          () => assert.fail("a silent server answered"),
+          (error: unknown) => fromKubernetesError(error, "list"),
+        );
+      assert.equal(silent.code, "KUBERNETES_UNREACHABLE", silent.message);
+      assert.match(silent.message, /UND_ERR_HEADERS_TIMEOUT/);
+      assert.equal(held.length, 1);
+    } finally {
+      await config.destroyPool();
+      server.closeAllConnections();
+      server.close();
+    }
+  },
+);

@@ -31,10 +31,14 @@ interface Credentials {
 export class LeanKubeConfig extends PooledKubeConfig {
   private credentials: Promise<Credentials> | undefined;
   private credentialsUntil = 0;
-  private readonly transport = new UndiciHttpLibrary({ onUnauthorized: () => this.unauthorized() });
+  private readonly transport: UndiciHttpLibrary;
 
-  constructor(private readonly credentialsReuseMs = CREDENTIALS_REUSE_MS) {
+  constructor(
+    private readonly credentialsReuseMs = CREDENTIALS_REUSE_MS,
+    answerTimeoutMs?: number,
+  ) {
     super();
+    this.transport = new UndiciHttpLibrary({ onUnauthorized: () => this.unauthorized(), answerTimeoutMs });
   }
 
   override makeApiClient<T extends ApiType>(apiClientType: ApiConstructor<T>): T {

@@ -9,11 +9,17 @@ import { request as undiciRequest } from "undici";
  * `onUnauthorized`, so that reused credentials are dropped at once.
  */
 export class UndiciHttpLibrary implements HttpLibrary {
-  constructor(private readonly options: { readonly onUnauthorized?: () => void } = {}) {}
+  constructor(
+    private readonly options: {
+      readonly onUnauthorized?: () => void;
+      /** How long an API call may wait for its answer to start, then for each part of it. */
+      readonly answerTimeoutMs?: number;
+    } = {},
+  ) {}
 
   send(request: RequestContext): Observable<ResponseContext> {
     return new Observable(
-      exchange(request).then((response) => {
+      exchange(request, this.options.answerTimeoutMs ?? API_ANSWER_TIMEOUT_MS).then((response) => {
         if (response.httpStatusCode === 401) this.options.onUnauthorized?.();
         return response;
       }),
@@ -21,7 +27,15 @@ export class UndiciHttpLibrary implements HttpLibrary {
   }
 }
 
-async function exchange(request: RequestContext): Promise<ResponseContext> {
+/**
+ * An API server that accepted a call and then says nothing (hung, or overloaded past its own 60 s
+ * request timeout) must not hold it for undici's default of 5 minutes: the call fails as "no answer"
+ * (KUBERNETES_UNREACHABLE), which a create's retries within --kubernetes-retry-budget take as pushback.
+ * Watches do not come through here: they stay open for as long as the server keeps them.
+ */
+export const API_ANSWER_TIMEOUT_MS = 30_000;
+
+async function exchange(request: RequestContext, answerTimeoutMs: number): Promise<ResponseContext> {
   const body = request.getBody();
   // Kubernetes calls send JSON text; form data is for other APIs of the same generator.
   if (body !== undefined && typeof body !== "string") {
@@ -34,6 +48,8 @@ async function exchange(request: RequestContext): Promise<ResponseContext> {
     headers: request.getHeaders(),
     body,
     signal: request.getSignal(),
+    headersTimeout: answerTimeoutMs,
+    bodyTimeout: answerTimeoutMs,
     ...(dispatcher === undefined ? {} : { dispatcher }),
   });
   // A connection closed mid-answer rejects here (undici's SocketError, code UND_ERR_SOCKET).
