@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { loadCatalog, type Catalog } from "./catalog/index.js";
+import { NO_NEXT_STEPS, loadCatalog, type Catalog } from "./catalog/index.js";
 import { Dispatcher, ReplicaLease, replicaIdOf } from "./dispatch/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "./errors/index.js";
 import { GitSync, displayRepo, verifyWebhook } from "./gitops/index.js";
@@ -283,7 +283,10 @@ function buildNextSteps(
   return new NextSteps({
     store: parts.store,
     publish: (input) => parts.dispatcher().publish(input),
-    stepsOf: (topic) => parts.sync.current()?.content.topics.get(topic)?.next,
+    stepsOf: (topic) => {
+      const served = parts.sync.current();
+      return served && (served.content.topics.get(topic)?.next ?? NO_NEXT_STEPS);
+    },
     maxDepth: settings.pipelineMaxDepth,
     payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
     logger: logger.child({ component: "pipelines" }),

@@ -158,6 +158,15 @@ export interface PipelineStore {
   listFirings(requestUid: string): Promise<FiringRecord[]>;
   /** Every live request whose root is `rootRequestUid`, the root included, oldest first. */
   listTree(rootRequestUid: string): Promise<RequestRecord[]>;
+  /**
+   * Functions whose next steps are owed and not claimed yet, finished at `finishedBefore` or earlier,
+   * oldest first. A write that finishes a function (`updateStatus`, or `recordApply` of a failed
+   * start) records the debt in the same atomic write, dated by the finish (`finishedAt`, else the
+   * write's time): a replica that dies between that write and the claims leaves it here for another.
+   */
+  listOwedSteps(finishedBefore: Date): Promise<string[]>;
+  /** The next steps of `functionUid` are claimed (or it owes none): it leaves `listOwedSteps`. */
+  clearOwedSteps(functionUid: string): Promise<void>;
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   CLAIM_FIRING,
   FIRING_FIELDS,
   LIST_FIRINGS,
+  LIST_OWED_STEPS,
   LIST_STALE_FIRINGS,
   RETAKE_FIRING,
   SETTLE_FIRING,
@@ -362,7 +363,7 @@ export class RedisStore implements Store {
     return this.guarded(async () => {
       await RECORD_APPLY.run(
         this.commands,
-        [this.key("function", functionUid), this.key("unfinished")],
+        [this.key("function", functionUid), this.key("unfinished"), this.key("steps-owed")],
         [
           functionUid,
           result.error ? "1" : "0",
@@ -379,7 +380,7 @@ export class RedisStore implements Store {
     return this.guarded(async () => {
       await UPDATE_STATUS.run(
         this.commands,
-        [this.key("function", functionUid), this.key("unfinished")],
+        [this.key("function", functionUid), this.key("unfinished"), this.key("steps-owed")],
         [
           functionUid,
           change.status,
@@ -388,6 +389,7 @@ export class RedisStore implements Store {
           optional(change.finishedAt?.getTime()),
           optional(change.reason),
           this.channelPrefix,
+          String(Date.now()),
         ],
       );
     });
@@ -522,7 +524,7 @@ export class RedisStore implements Store {
         const batch = Number(
           await PURGE_EXPIRED.run(
             this.commands,
-            [this.key("expiries"), this.key("unfinished")],
+            [this.key("expiries"), this.key("unfinished"), this.key("steps-owed")],
             [String(now.getTime()), this.prefix, String(PURGE_BATCH)],
           ),
         );
@@ -698,6 +700,23 @@ export class RedisStore implements Store {
       .sort(
         (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.requestUid.localeCompare(b.requestUid),
       );
+  }
+
+  async listOwedSteps(finishedBefore: Date): Promise<string[]> {
+    return this.guarded(async () => {
+      const reply = (await LIST_OWED_STEPS.run(
+        this.commands,
+        [this.key("steps-owed")],
+        [this.prefix, String(finishedBefore.getTime())],
+      )) as Reply;
+      return (Array.isArray(reply) ? reply : []).filter(Buffer.isBuffer).map((uid) => uid.toString("utf8"));
+    });
+  }
+
+  async clearOwedSteps(functionUid: string): Promise<void> {
+    return this.guarded(async () => {
+      await this.commands.zrem(this.key("steps-owed"), functionUid);
+    });
   }
 
   /**

@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS firings (
 );
 CREATE INDEX IF NOT EXISTS firings_request ON firings (request_uid);
 CREATE INDEX IF NOT EXISTS firings_claimed ON firings (claimed_at) WHERE state = 'claimed';
+-- Finished functions whose next steps are not claimed yet: inserted in the finish's own transaction.
+CREATE TABLE IF NOT EXISTS steps_owed (
+  function_uid TEXT PRIMARY KEY REFERENCES functions (function_uid) ON DELETE CASCADE,
+  finished_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS steps_owed_finished ON steps_owed (finished_at);
 CREATE TABLE IF NOT EXISTS heartbeat (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   at INTEGER NOT NULL
@@ -475,9 +481,11 @@ export class SqliteStore implements Store {
     ).run(result.error ? 1 : 0, result.code, result.message, functionUid);
     if (result.error) {
       // A function that could not be started is finished: waiting callers must not wait for it.
-      this.statement(
+      const now = Date.now();
+      const finished = this.statement(
         "UPDATE functions SET status = 'failed', finished_at = ?, reason = ? WHERE function_uid = ? AND status IN ('pending', 'running')",
-      ).run(Date.now(), result.message, functionUid);
+      ).run(now, result.message, functionUid);
+      if (finished.changes > 0) this.stepsOwed(functionUid, now);
     }
     const requestUid = info.changes > 0 ? requestUidOf(functionUid) : undefined;
     if (requestUid) this.notify(requestUid);
@@ -519,7 +527,16 @@ export class SqliteStore implements Store {
       change.reason ?? null,
       functionUid,
     );
+    if (FINISHED_STATUSES.has(change.status))
+      this.stepsOwed(functionUid, change.finishedAt?.getTime() ?? Date.now());
     this.notify(current.request_uid);
+  }
+
+  /** Within the write that finished the function: the debt and the finish are committed together. */
+  private stepsOwed(functionUid: string, finishedAt: number): void {
+    this.statement(
+      "INSERT INTO steps_owed (function_uid, finished_at) VALUES (?, ?) ON CONFLICT (function_uid) DO NOTHING",
+    ).run(functionUid, finishedAt);
   }
 
   async putResponse(functionUid: string, response: StoredResponse): Promise<void> {
@@ -789,6 +806,19 @@ export class SqliteStore implements Store {
       ).all(rootRequestUid, rootRequestUid, Date.now()) as RequestRow[];
       return rows.map((row) => this.withFunctions(row));
     });
+  }
+
+  async listOwedSteps(finishedBefore: Date): Promise<string[]> {
+    return this.read(() => {
+      const rows = this.statement(
+        "SELECT function_uid FROM steps_owed WHERE finished_at <= ? ORDER BY finished_at, function_uid",
+      ).all(finishedBefore.getTime()) as { function_uid: string }[];
+      return rows.map((row) => row.function_uid);
+    });
+  }
+
+  async clearOwedSteps(functionUid: string): Promise<void> {
+    await this.write(() => this.statement("DELETE FROM steps_owed WHERE function_uid = ?").run(functionUid));
   }
 
   /**
