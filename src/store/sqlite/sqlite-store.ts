@@ -583,12 +583,14 @@ export class SqliteStore implements Store {
     return request && this.withFunctions(request);
   }
 
-  private withFunctions(request: RequestRow): RequestRecord {
+  private withFunctions(request: RequestRow, known?: readonly FunctionRow[]): RequestRecord {
     const requestUid = request.request_uid;
-    const rows = this.statement(
-      `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+    const rows =
+      known ??
+      (this.statement(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.request_uid = ? ORDER BY f.idx`,
-    ).all(requestUid) as FunctionRow[];
+      ).all(requestUid) as FunctionRow[]);
     return {
       requestUid: request.request_uid,
       topic: request.topic,
@@ -804,7 +806,14 @@ export class SqliteStore implements Store {
         `SELECT ${REQUEST_COLUMNS} FROM requests
            WHERE (request_uid = ? OR root_request_uid = ?) AND expires_at > ? ORDER BY created_at, request_uid`,
       ).all(rootRequestUid, rootRequestUid, Date.now()) as RequestRow[];
-      return rows.map((row) => this.withFunctions(row));
+      // The functions of the whole tree in one query, not one per request.
+      const functions = new Map<string, FunctionRow[]>(rows.map((row) => [row.request_uid, []]));
+      const functionRows = this.statement(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+           WHERE (r.request_uid = ? OR r.root_request_uid = ?) ORDER BY f.request_uid, f.idx`,
+      ).all(rootRequestUid, rootRequestUid) as FunctionRow[];
+      for (const fn of functionRows) functions.get(fn.request_uid)?.push(fn);
+      return rows.map((row) => this.withFunctions(row, functions.get(row.request_uid)));
     });
   }
 
