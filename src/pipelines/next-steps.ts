@@ -103,8 +103,11 @@ export class NextSteps {
   async functionFinished(functionUid: string): Promise<number> {
     const claims = await this.claimSteps(functionUid);
     if (claims === undefined) return 0;
-    // Claimed: from here on the claims, not the debt, make sure that they are published.
-    await this.options.store.clearOwedSteps(functionUid);
+    // Claimed: from here on the claims, not the debt, make sure that they are published. A debt left
+    // (the store refused the clear) only makes a later sweep find the claims taken.
+    await this.options.store.clearOwedSteps(functionUid).catch((error: unknown) => {
+      this.options.logger.warn({ functionUid, reason: describeError(error) }, "owed next steps not cleared");
+    });
     for (const claim of claims) await this.publish(claim);
     return claims.length;
   }
