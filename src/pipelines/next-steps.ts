@@ -1,11 +1,10 @@
 import { NO_NEXT_STEPS, type NextSteps as TopicSteps } from "../catalog/index.js";
 import type { PublishInput } from "../dispatch/index.js";
-import { describeError, isGitfaasError } from "../errors/index.js";
+import { describeError } from "../errors/index.js";
 import { newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import {
   FINISHED_STATUSES,
-  isStoreUnavailable,
   type FiringClaim,
   type FiringKind,
   type FiringRecord,
@@ -14,12 +13,10 @@ import {
   type Store,
 } from "../store/index.js";
 import { childLineage, tooDeep } from "./lineage.js";
+import { isTransientRefusal } from "./transient.js";
 
 /** A claim older than this whose publish never settled is taken over: its claimer died or stalled. */
 export const DEFAULT_FIRING_LEASE_MS = 30_000;
-
-/** Refusals that pass: the step is published later from its claim, not refused for good. */
-const TRANSIENT = new Set(["STORE_UNAVAILABLE", "TOO_MANY_REQUESTS", "CATALOG_NOT_LOADED", "SHUTTING_DOWN"]);
 
 export interface NextStepsOptions {
   readonly store: Store;
@@ -209,9 +206,8 @@ export class NextSteps {
         ...(fn.traceparent === undefined ? {} : { traceparent: fn.traceparent }),
       });
     } catch (error) {
-      const code = isGitfaasError(error) ? error.code : undefined;
       // Left claimed: the sweep publishes it once the lease has run out.
-      if (isStoreUnavailable(error) || (code !== undefined && TRANSIENT.has(code))) {
+      if (isTransientRefusal(error)) {
         logger.warn({ key: claim.key, reason: describeError(error) }, "next step postponed");
         return;
       }

@@ -13,6 +13,9 @@ import type { Redis } from "ioredis";
  *   P firing:<firingKey>              hash: FIRING_FIELDS (TTL: its source request's)
  *   P firings:<requestUid>            set of the firing keys whose source is that request
  *   P firings-claimed                 sorted set of firing keys still `claimed`, scored by claimedAt
+ *   P schedule:<topic>:<at ms>        the request UID a claimed tick publishes (TTL: the expiration time)
+ *   P ticks-unsettled                 sorted set of "<at ms>:<topic>" claimed and neither recorded nor
+ *                                     skipped yet, scored by claimedAt
  *   P steps-owed                      sorted set of finished function UIDs whose next steps are not
  *                                     claimed yet, scored by their finish (written with the finish)
  * Changes are published on channel P changes:<requestUid>.
@@ -382,6 +385,30 @@ for _, uid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
   else redis.call('ZREM', KEYS[1], uid) end
 end
 return found
+`,
+);
+
+/**
+ * KEYS: tick, unsettled ticks. ARGV: request UID, TTL ms, claimedAt, unsettled member. Returns 1 for the
+ * one claim recorded (with its place among the unsettled, in the same step), 0 when the tick is taken.
+ */
+export const CLAIM_TICK = new LuaScript(
+  "claimTick",
+  `
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+`,
+);
+
+/** KEYS: unsettled ticks. ARGV: member, staleBefore, now. Returns 1 for the one caller that took it. */
+export const RETAKE_TICK = new LuaScript(
+  "retakeTick",
+  `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
 `,
 );
 

@@ -22,6 +22,7 @@ import {
   type StatusChange,
   type Store,
   type StoredResponse,
+  type TickClaim,
 } from "../port.js";
 import { storeUnavailable } from "../errors.js";
 import { ensurePrivateFile, tighten } from "../private-files.js";
@@ -330,6 +331,7 @@ export class SqliteStore implements Store {
     if (!columns.some((column) => column.name === "traceparent"))
       this.db.exec("ALTER TABLE functions ADD COLUMN traceparent TEXT");
     this.addLineageColumns();
+    this.addTickClaimColumns();
     this.expirationMs = options.expirationSeconds * 1000;
     this.changes.setMaxListeners(0);
   }
@@ -342,6 +344,25 @@ export class SqliteStore implements Store {
     }
     this.db.exec(
       "CREATE INDEX IF NOT EXISTS requests_root ON requests (root_request_uid) WHERE root_request_uid IS NOT NULL",
+    );
+  }
+
+  /**
+   * Schedules: the request UID a claimed tick publishes and when it was claimed; `settled` once recorded
+   * or skipped. Rows of earlier versions have none and count as settled.
+   */
+  private addTickClaimColumns(): void {
+    const columns = this.db.prepare("PRAGMA table_info(schedule_ticks)").all() as { name: string }[];
+    for (const [name, type] of [
+      ["planned_uid", "TEXT"],
+      ["claimed_at", "INTEGER"],
+      ["settled", "INTEGER"],
+    ] as const) {
+      if (!columns.some((column) => column.name === name))
+        this.db.exec(`ALTER TABLE schedule_ticks ADD COLUMN ${name} ${type}`);
+    }
+    this.db.exec(
+      "CREATE INDEX IF NOT EXISTS schedule_ticks_unsettled ON schedule_ticks (claimed_at) WHERE settled = 0",
     );
   }
 
@@ -691,24 +712,67 @@ export class SqliteStore implements Store {
     await this.write(() => this.statement("DELETE FROM idempotency_keys WHERE key = ?").run(key));
   }
 
-  async claimScheduleTick(topic: string, at: Date): Promise<boolean> {
+  async claimScheduleTick(claim: TickClaim): Promise<boolean> {
     return this.write(
       () =>
-        this.statement("INSERT OR IGNORE INTO schedule_ticks (topic, at, expires_at) VALUES (?, ?, ?)").run(
-          topic,
-          at.getTime(),
+        this.statement(
+          `INSERT OR IGNORE INTO schedule_ticks (topic, at, expires_at, planned_uid, claimed_at, settled)
+             VALUES (?, ?, ?, ?, ?, 0)`,
+        ).run(
+          claim.topic,
+          claim.at.getTime(),
           Date.now() + this.expirationMs,
+          claim.requestUid,
+          claim.claimedAt.getTime(),
         ).changes === 1,
     );
   }
 
   async recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void> {
     await this.write(() =>
-      this.statement("UPDATE schedule_ticks SET request_uid = ? WHERE topic = ? AND at = ?").run(
+      this.statement("UPDATE schedule_ticks SET request_uid = ?, settled = 1 WHERE topic = ? AND at = ?").run(
         fire.requestUid,
         topic,
         fire.at.getTime(),
       ),
+    );
+  }
+
+  async skipScheduleTick(topic: string, at: Date): Promise<void> {
+    await this.write(() =>
+      this.statement("UPDATE schedule_ticks SET settled = 1 WHERE topic = ? AND at = ?").run(
+        topic,
+        at.getTime(),
+      ),
+    );
+  }
+
+  async listStaleTicks(claimedBefore: Date): Promise<TickClaim[]> {
+    return this.read(() => {
+      const rows = this.statement(
+        `SELECT topic, at, planned_uid, claimed_at FROM schedule_ticks
+           WHERE settled = 0 AND claimed_at <= ? AND expires_at > ? ORDER BY claimed_at, topic`,
+      ).all(claimedBefore.getTime(), Date.now()) as {
+        topic: string;
+        at: number;
+        planned_uid: string;
+        claimed_at: number;
+      }[];
+      return rows.map((row) => ({
+        topic: row.topic,
+        at: new Date(row.at),
+        requestUid: row.planned_uid,
+        claimedAt: new Date(row.claimed_at),
+      }));
+    });
+  }
+
+  async retakeScheduleTick(topic: string, at: Date, staleBefore: Date, now: Date): Promise<boolean> {
+    return this.write(
+      () =>
+        this.statement(
+          "UPDATE schedule_ticks SET claimed_at = ? WHERE topic = ? AND at = ? AND settled = 0 AND claimed_at <= ?",
+        ).run(now.getTime(), topic, at.getTime(), staleBefore.getTime()).changes === 1,
     );
   }
 
