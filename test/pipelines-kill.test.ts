@@ -34,6 +34,12 @@ await writeTree(repo, {
       { name: "report", configs: ["echo.yaml"] },
       { name: "x", configs: ["gated.yaml"], onSuccess: ["y"] },
       { name: "y", configs: ["echo.yaml"] },
+      // Once a year: no tick falls due while the test runs, only the one the test claims.
+      {
+        name: "yearly",
+        configs: ["echo.yaml"],
+        schedule: { cron: "0 0 1 1 *", timezone: "UTC", body: { n: 7 } },
+      },
     ],
   }),
   // Runs until the gate opens, never answering; ends once its folder is gone (the test ended).
@@ -167,5 +173,45 @@ test(
     const y = run.find((request) => request.topic === "y")?.functions[0];
     assert.equal(y?.response?.body.toString(), '{"n":1}');
     assert.deepEqual(await b.store.listOwedSteps(new Date(Date.now() + 3_600_000)), []);
+  },
+);
+
+test(
+  "a replica killed after claiming a schedule's tick, before publishing it: another replica's sweep publishes it, once",
+  { timeout: 90_000 },
+  async () => {
+    const dying = await replicaProcess({ repo, dataDir: join(work, "ticking"), flags: shared }, env);
+    // Its scheduler's claim (the same store call), then it dies before publishing. Claimed over a lease
+    // ago, as a tick no replica settled in time.
+    const store: Store = await RedisStore.connect({
+      url: redis.url,
+      password: redis.password,
+      keyPrefix: prefix,
+      expirationSeconds: 3600,
+    });
+    after(() => store.close());
+    const claim = {
+      topic: "yearly",
+      at: new Date("2026-01-01T00:00:00Z"),
+      requestUid: `r-${randomUUID()}`,
+      claimedAt: new Date(Date.now() - 60_000),
+    };
+    assert.equal(await store.claimScheduleTick(claim), true);
+    await dying.kill9();
+
+    const swept = (await Promise.all([b.scheduler.sweep(), c.scheduler.sweep()])).flat();
+    assert.deepEqual(
+      swept.map((tick) => [tick.outcome, tick.requestUid]),
+      [["published", claim.requestUid]],
+    );
+    assert.deepEqual((await Promise.all([b.scheduler.sweep(), c.scheduler.sweep()])).flat(), []);
+    assert.deepEqual(await b.store.lastScheduleFire("yearly"), {
+      at: claim.at,
+      requestUid: claim.requestUid,
+    });
+    await finished(claim.requestUid);
+    const [answer] = (await b.store.getRequest(claim.requestUid))?.functions ?? [];
+    assert.equal(answer?.response?.body.toString(), '{"n":7}');
+    assert.deepEqual(await b.store.listStaleTicks(new Date(Date.now() + 3_600_000)), []);
   },
 );
