@@ -5,7 +5,8 @@
  *   against a direct POST /publish of the same topic with the same body;
  * - GET /requests/<uid>/tree of a 1,000-function run against GET /response/<uid> of the same request,
  *   for one request of 1,000 functions and for a fan-out of 500 functions that each published one child.
- *   npm run bench      (BENCH_STEPS=100 steps, BENCH_TREE_READS=50 reads of each kind)
+ *   npm run bench      (BENCH_STEPS=100 steps, BENCH_TREE_READS=50 reads of each kind,
+ *                       BENCH_TREE_FUNCTIONS=1000 functions per run, named in the figures)
  * A server of its own, so that publish-local.ts's figures run exactly as before.
  */
 import { rm } from "node:fs/promises";
@@ -19,7 +20,8 @@ import { nodeJob, respondWith, startServer, tempDir, writeTree } from "../test/s
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 100);
 const TREE_READS = Number(process.env.BENCH_TREE_READS ?? 50);
-const FUNCTIONS = 1000;
+/** Functions per run read as a tree (1,000: the figure issue 12 names; more, to see how the read scales). */
+const FUNCTIONS = Number(process.env.BENCH_TREE_FUNCTIONS ?? 1000);
 
 const noop = (name: string): string => noopJob(name, false);
 
@@ -96,11 +98,11 @@ try {
   const revision = ((await caller.get("/readyz").then((a) => JSON.parse(a.text))) as { revision: string })
     .revision;
   await treeFigure(
-    "tree_read_latency_1000_functions_1_request",
+    `tree_read_latency_${FUNCTIONS}_functions_1_request`,
     await wideRun(server.store, "wide", revision, FUNCTIONS),
   );
   const fanOut = await fanOutRun(server.store, { root: "fan", child: "leaf" }, revision, FUNCTIONS / 2);
-  await treeFigure("tree_read_latency_1000_functions_501_requests", fanOut);
+  await treeFigure(`tree_read_latency_${FUNCTIONS}_functions_${FUNCTIONS / 2 + 1}_requests`, fanOut);
 } finally {
   caller.close();
   await server.cleanup();

@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { loadCatalog, type Catalog } from "./catalog/index.js";
+import { NO_NEXT_STEPS, loadCatalog, type Catalog } from "./catalog/index.js";
 import { Dispatcher, ReplicaLease, replicaIdOf } from "./dispatch/index.js";
 import { GitfaasError, describeError, isGitfaasError } from "./errors/index.js";
 import { GitSync, displayRepo, verifyWebhook } from "./gitops/index.js";
@@ -291,19 +291,33 @@ function buildNextSteps(
   return new NextSteps({
     store: parts.store,
     publish: (input) => parts.dispatcher().publish(input),
-    stepsOf: (topic) => parts.sync.current()?.content.topics.get(topic)?.next,
+    stepsOf: (topic) => {
+      const served = parts.sync.current();
+      return served && (served.content.topics.get(topic)?.next ?? NO_NEXT_STEPS);
+    },
     maxDepth: settings.pipelineMaxDepth,
     payloadUrl: (functionUid) => `${publicUrl()}/payload/${functionUid}`,
     logger: logger.child({ component: "pipelines" }),
   });
 }
 
-/** Sweeps at start (every claim, when no other process shares the store), then every few seconds. */
-function startFiringSweep(settings: Settings, nextSteps: NextSteps, logger: Logger): () => void {
-  const sweep = (all: boolean) =>
-    void nextSteps
+/**
+ * Sweeps next steps and schedule ticks claimed and never settled at start (every claim, when no other
+ * process shares the store), then every few seconds.
+ */
+function startFiringSweep(
+  settings: Settings,
+  parts: { nextSteps: NextSteps; scheduler: Scheduler },
+  logger: Logger,
+): () => void {
+  const sweep = (all: boolean) => {
+    void parts.nextSteps
       .sweep(all)
       .catch((error: unknown) => logger.error({ err: error }, "next-step sweep failed"));
+    void parts.scheduler
+      .sweep(all)
+      .catch((error: unknown) => logger.error({ err: error }, "schedule sweep failed"));
+  };
   sweep(settings.store !== "redis");
   const timer = setInterval(() => sweep(false), FIRING_SWEEP_INTERVAL_MS);
   timer.unref();
@@ -490,7 +504,7 @@ export async function startGitfaas(
     scheduler.start();
     if (resumed > 0)
       logger.info({ functions: resumed }, "functions queued before the restart wait for a slot again");
-    teardown.add("next-step sweep", startFiringSweep(settings, steps, logger));
+    teardown.add("next-step sweep", startFiringSweep(settings, { nextSteps: steps, scheduler }, logger));
     // First of all at a stop: functions waiting for a slot stay kept for the next start. Without this,
     // a run that ends while the server waits for its requests in flight would start one, only for the
     // runtime to end it as it closes.

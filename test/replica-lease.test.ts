@@ -1,22 +1,18 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
 import { RedisStore } from "../src/store/index.js";
 import { http, nodeJob, startServer, tempDir, writeTree } from "./support/gitfaas-fixture.js";
-import { freePort } from "./support/ports.js";
+import { replicaProcess } from "./support/replica-process.js";
 import { startRedisServer } from "./support/redis-server.js";
 
 /**
  * Replicas sharing one Redis, each running its lambdas on its local runtime: a replica killed with
  * SIGKILL stops renewing its lease, and another settles its runs, once.
  */
-const CLI = ["--import", "tsx", join(import.meta.dirname, "..", "src", "cli", "main.ts")];
 const redis = await startRedisServer();
 after(() => redis.stop());
 const work = await tempDir("lease");
@@ -41,48 +37,14 @@ const prefix = "lease-test:";
 const shared = { store: "redis", "redis-url": redis.url, "redis-key-prefix": prefix, "replica-lease": "1" };
 
 /** A replica as its own process, so that it can be killed with SIGKILL. */
-async function replicaProcess(dataDir: string): Promise<{ url: string; kill9: () => Promise<void> }> {
-  const port = await freePort();
-  const args = [
-    "serve",
-    "--repo",
-    repo,
-    "--data-dir",
-    dataDir,
-    "--port",
-    String(port),
-    "--poll-interval",
-    "1h",
-  ];
-  for (const [flag, value] of Object.entries(shared)) args.push(`--${flag}`, value);
-  const child = spawn(process.execPath, [...CLI, ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, GITFAAS_REDIS_PASSWORD: redis.password },
-  });
-  const exited = once(child, "exit");
-  after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      if (line.includes('"msg":"gitfaas is serving"')) resolve();
-    });
-    void exited.then(() => reject(new Error("the replica exited before serving")));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    kill9: async () => {
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
-}
+const replica = (dataDir: string) =>
+  replicaProcess({ repo, dataDir, flags: shared }, { GITFAAS_REDIS_PASSWORD: redis.password });
 
 test(
   "a replica killed mid-run: another settles its run as failed once its lease expires",
   { timeout: 60_000 },
   async () => {
-    const dying = await replicaProcess(join(work, "a"));
+    const dying = await replica(join(work, "a"));
     const survivor = await startServer(shared, {
       dataDir: join(work, "b"),
       env: { GITFAAS_REDIS_PASSWORD: redis.password },

@@ -1,11 +1,10 @@
 import { NO_NEXT_STEPS, type NextSteps as TopicSteps } from "../catalog/index.js";
 import type { PublishInput } from "../dispatch/index.js";
-import { describeError, isGitfaasError } from "../errors/index.js";
+import { describeError } from "../errors/index.js";
 import { newRequestUid } from "../ids/index.js";
 import type { Logger } from "../logging/index.js";
 import {
   FINISHED_STATUSES,
-  isStoreUnavailable,
   type FiringClaim,
   type FiringKind,
   type FiringRecord,
@@ -14,18 +13,19 @@ import {
   type Store,
 } from "../store/index.js";
 import { childLineage, tooDeep } from "./lineage.js";
+import { isTransientRefusal } from "./transient.js";
 
 /** A claim older than this whose publish never settled is taken over: its claimer died or stalled. */
 export const DEFAULT_FIRING_LEASE_MS = 30_000;
-
-/** Refusals that pass: the step is published later from its claim, not refused for good. */
-const TRANSIENT = new Set(["STORE_UNAVAILABLE", "TOO_MANY_REQUESTS", "CATALOG_NOT_LOADED", "SHUTTING_DOWN"]);
 
 export interface NextStepsOptions {
   readonly store: Store;
   /** Publishes as a caller would (the dispatcher). */
   readonly publish: (input: PublishInput) => Promise<unknown>;
-  /** The next steps of a topic in the revision served now; absent topic: none. */
+  /**
+   * The next steps of a topic in the revision served now (a topic it lacks has none); undefined while
+   * no revision is served yet: what finished functions owe stays owed until one is.
+   */
   readonly stepsOf: (topic: string) => TopicSteps | undefined;
   readonly maxDepth: number;
   /** Where a dead-letter report points for the failed function's body. */
@@ -41,13 +41,21 @@ interface Step {
   readonly topic: string;
 }
 
-/** The steps a finished function owes (its own onSuccess/onFailure, its request's join once all finished). */
-function stepsFor(fn: FunctionRecord, request: RequestRecord, steps: TopicSteps): Step[] {
+/** Every function of the request has finished: its join is owed. */
+function allFinished(request: RequestRecord): boolean {
+  return request.functions.every((each) => FINISHED_STATUSES.has(each.status));
+}
+
+/**
+ * The steps a finished function owes (its own onSuccess/onFailure, its request's join once all
+ * finished). `joinDue` is `allFinished(request)`, passed in so that a caller asking for every function
+ * of a request reads the request once, not once per function.
+ */
+function stepsFor(fn: FunctionRecord, request: RequestRecord, steps: TopicSteps, joinDue: boolean): Step[] {
   const own = fn.status === "succeeded" ? steps.onSuccess : fn.status === "failed" ? steps.onFailure : [];
   const kind: FiringKind = fn.status === "succeeded" ? "onSuccess" : "onFailure";
   const found: Step[] = own.map((topic) => ({ key: `${fn.functionUid}:${kind}:${topic}`, kind, topic }));
-  const allFinished = request.functions.every((each) => FINISHED_STATUSES.has(each.status));
-  if (steps.join !== undefined && allFinished)
+  if (steps.join !== undefined && joinDue)
     found.push({ key: `${request.requestUid}:join:${steps.join}`, kind: "join", topic: steps.join });
   return found;
 }
@@ -72,6 +80,9 @@ export function decodedAnswer(fn: FunctionRecord): unknown {
  * 2. the winner publishes under that UID, then settles the claim (published, or refused with why);
  * 3. a claim left unsettled past its lease (the claimer died between 1 and 2) is retaken by one replica,
  *    which publishes it unless the request of that UID exists already.
+ * Before 1, the store write that finished the function recorded that its steps are owed; the debt is
+ * cleared once its claims are made. A debt older than the lease (a replica died between the finish and
+ * its claims) is taken up by the sweep of any replica: the claims keep it to once.
  */
 export class NextSteps {
   private readonly clock: () => Date;
@@ -82,16 +93,36 @@ export class NextSteps {
     this.leaseMs = options.leaseMs ?? DEFAULT_FIRING_LEASE_MS;
   }
 
-  /** A function finished (as stored): fires what it owes. Safe to call any number of times, anywhere. */
-  async functionFinished(functionUid: string): Promise<void> {
+  /**
+   * A function finished (as stored): fires what it owes. Safe to call any number of times, anywhere.
+   * Returns how many steps this call claimed (and published).
+   */
+  async functionFinished(functionUid: string): Promise<number> {
+    const claims = await this.claimSteps(functionUid);
+    if (claims === undefined) return 0;
+    // Claimed: from here on the claims, not the debt, make sure that they are published. A debt left
+    // (the store refused the clear) only makes a later sweep find the claims taken.
+    await this.options.store.clearOwedSteps(functionUid).catch((error: unknown) => {
+      this.options.logger.warn({ functionUid, reason: describeError(error) }, "owed next steps not cleared");
+    });
+    for (const claim of claims) await this.publish(claim);
+    return claims.length;
+  }
+
+  /** Claims the steps a finished function owes: those this call won; undefined when it is not done with. */
+  private async claimSteps(functionUid: string): Promise<FiringClaim[] | undefined> {
     const { store } = this.options;
     const fn = await store.getFunction(functionUid);
-    if (!fn || !FINISHED_STATUSES.has(fn.status)) return;
-    const steps = this.options.stepsOf(fn.topic) ?? NO_NEXT_STEPS;
-    if (steps.onSuccess.length + steps.onFailure.length === 0 && steps.join === undefined) return;
+    // Unknown or expired: its debt went with it.
+    if (!fn) return [];
+    if (!FINISHED_STATUSES.has(fn.status)) return undefined;
+    const steps = this.options.stepsOf(fn.topic);
+    if (steps === undefined) return undefined;
+    if (steps.onSuccess.length + steps.onFailure.length === 0 && steps.join === undefined) return [];
     const request = await store.getRequest(fn.requestUid);
-    if (!request) return;
-    for (const step of stepsFor(fn, request, steps)) {
+    if (!request) return [];
+    const won: FiringClaim[] = [];
+    for (const step of stepsFor(fn, request, steps, allFinished(request))) {
       const claim: FiringClaim = {
         ...step,
         sourceRequestUid: request.requestUid,
@@ -99,8 +130,9 @@ export class NextSteps {
         childRequestUid: newRequestUid(),
         claimedAt: this.clock(),
       };
-      if (await store.claimFiring(claim)) await this.publish(claim);
+      if (await store.claimFiring(claim)) won.push(claim);
     }
+    return won;
   }
 
   /** The same, logging instead of throwing: for event handlers. */
@@ -111,13 +143,20 @@ export class NextSteps {
   }
 
   /**
-   * Publishes the claims whose publish never settled: those claimed before the lease ran out, or every
-   * one when `all` (at the start of the only process using the store: no claimer can be alive).
+   * Fires the steps owed by functions that finished before the lease ran out and whose claims were never
+   * made, then publishes the claims whose publish never settled: those claimed before the lease ran
+   * out. With `all`, every one (at the start of the only process using the store: no claimer can be
+   * alive). Returns how many steps it published.
    */
   async sweep(all = false): Promise<number> {
     const now = this.clock();
     const staleBefore = all ? now : new Date(now.getTime() - this.leaseMs);
     let published = 0;
+    for (const functionUid of await this.options.store.listOwedSteps(staleBefore)) {
+      const fired = await this.functionFinished(functionUid);
+      if (fired > 0) this.options.logger.info({ functionUid, steps: fired }, "owed next steps fired");
+      published += fired;
+    }
     for (const claim of await this.options.store.listStaleFirings(staleBefore)) {
       if (!(await this.options.store.retakeFiring(claim.key, staleBefore, now))) continue;
       this.options.logger.info({ key: claim.key, requestUid: claim.childRequestUid }, "next step retaken");
@@ -134,9 +173,10 @@ export class NextSteps {
   pendingSteps(request: RequestRecord, firings: readonly FiringRecord[]): string[] {
     const steps = this.options.stepsOf(request.topic) ?? NO_NEXT_STEPS;
     const settled = new Set(firings.filter((f) => f.state !== "claimed").map((f) => f.key));
+    const joinDue = allFinished(request);
     const owed = request.functions
       .filter((fn) => FINISHED_STATUSES.has(fn.status))
-      .flatMap((fn) => stepsFor(fn, request, steps).map((step) => step.key));
+      .flatMap((fn) => stepsFor(fn, request, steps, joinDue).map((step) => step.key));
     const claimed = firings.filter((f) => f.state === "claimed").map((f) => f.key);
     return [...new Set([...owed, ...claimed])].filter((key) => !settled.has(key));
   }
@@ -166,9 +206,8 @@ export class NextSteps {
         ...(fn.traceparent === undefined ? {} : { traceparent: fn.traceparent }),
       });
     } catch (error) {
-      const code = isGitfaasError(error) ? error.code : undefined;
       // Left claimed: the sweep publishes it once the lease has run out.
-      if (isStoreUnavailable(error) || (code !== undefined && TRANSIENT.has(code))) {
+      if (isTransientRefusal(error)) {
         logger.warn({ key: claim.key, reason: describeError(error) }, "next step postponed");
         return;
       }

@@ -1,7 +1,9 @@
 import type { TopicSchedule } from "../catalog/index.js";
 import type { PublishInput, PublishReport, ServedCatalog } from "../dispatch/index.js";
 import type { Logger } from "../logging/index.js";
-import { FINISHED_STATUSES, type Store } from "../store/index.js";
+import { newRequestUid } from "../ids/index.js";
+import { FINISHED_STATUSES, type Store, type TickClaim } from "../store/index.js";
+import { isTransientRefusal } from "./transient.js";
 
 /** Where schedules read the time and are woken: the system's, or a test's that it drives itself. */
 export interface Clock {
@@ -28,7 +30,11 @@ export interface SchedulerOptions {
   readonly publish: (input: PublishInput) => Promise<PublishReport>;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** A tick claimed this long ago and not settled is taken over by the sweep; default 30 s. */
+  readonly leaseMs?: number;
 }
+
+export const DEFAULT_TICK_LEASE_MS = 30_000;
 
 /** What one replica did about one due tick. */
 export interface TickOutcome {
@@ -91,14 +97,26 @@ export class Scheduler {
     const at = schedule.latest(now);
     // Only the latest due tick: those before it were missed (downtime, a stalled wake) and are skipped.
     if (!at || at <= cursor) return undefined;
-    const previous = await this.options.store.lastScheduleFire(topic);
-    if (!(await this.options.store.claimScheduleTick(topic, at))) return { topic, at, outcome: "taken" };
+    const claim: TickClaim = { topic, at, requestUid: newRequestUid(), claimedAt: now };
+    if (!(await this.options.store.claimScheduleTick(claim))) return { topic, at, outcome: "taken" };
+    return this.fireClaimed(claim, schedule);
+  }
+
+  /**
+   * Publishes a claimed tick under the request UID of its claim, unless `forbid` skips it, and settles
+   * it. A refusal that passes leaves it unsettled, for the sweep to publish once the lease has run out.
+   */
+  private async fireClaimed(claim: TickClaim, schedule: TopicSchedule): Promise<TickOutcome> {
+    const { topic, at } = claim;
+    const { store } = this.options;
+    const previous = await store.lastScheduleFire(topic);
     if (schedule.concurrency !== "allow" && previous && (await this.unfinished(previous.requestUid))) {
       if (schedule.concurrency === "forbid") {
         this.options.logger.info(
           { topic, at, running: previous.requestUid },
           "scheduled tick skipped (forbid)",
         );
+        await store.skipScheduleTick(topic, at);
         return { topic, at, outcome: "skipped" };
       }
       // No runtime can end a run yet: `replace` runs the new one beside it (see the README).
@@ -107,14 +125,57 @@ export class Scheduler {
         "replace: the earlier run cannot be ended",
       );
     }
-    const report = await this.options.publish({
-      topic,
-      body: schedule.body,
-      contentType: schedule.contentType,
-      params: schedule.params,
-    });
-    await this.options.store.recordScheduleFire(topic, { at, requestUid: report.requestUid });
+    let report: PublishReport;
+    try {
+      report = await this.options.publish({
+        topic,
+        body: schedule.body,
+        contentType: schedule.contentType,
+        params: schedule.params,
+        requestUid: claim.requestUid,
+      });
+    } catch (error) {
+      if (!isTransientRefusal(error)) await store.skipScheduleTick(topic, at);
+      throw error;
+    }
+    await store.recordScheduleFire(topic, { at, requestUid: report.requestUid });
     return { topic, at, outcome: report.error ? "failed" : "published", requestUid: report.requestUid };
+  }
+
+  /**
+   * Publishes the ticks claimed before the lease ran out and never settled (their claimer died or
+   * stalled between claim and record), or every one when `all` (at the start of the only process
+   * using the store), each by one replica, under the request UID of its claim: once.
+   */
+  sweep(all = false): Promise<TickOutcome[]> {
+    const run = this.turn.then(() => this.staleTicks(all));
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  private async staleTicks(all: boolean): Promise<TickOutcome[]> {
+    const { store } = this.options;
+    const now = this.options.clock.now();
+    const staleBefore = all ? now : new Date(now.getTime() - (this.options.leaseMs ?? DEFAULT_TICK_LEASE_MS));
+    const outcomes: TickOutcome[] = [];
+    for (const claim of await store.listStaleTicks(staleBefore)) {
+      if (!(await store.retakeScheduleTick(claim.topic, claim.at, staleBefore, now))) continue;
+      this.options.logger.info({ topic: claim.topic, at: claim.at }, "scheduled tick retaken");
+      const schedule = this.options.currentCatalog()?.content.topics.get(claim.topic)?.schedule;
+      // Its claimer got as far as publishing: published once is enough.
+      const published = await store.getRequest(claim.requestUid);
+      if (published || !schedule) {
+        if (published) await store.recordScheduleFire(claim.topic, claim);
+        else await store.skipScheduleTick(claim.topic, claim.at);
+        continue;
+      }
+      try {
+        outcomes.push(await this.fireClaimed(claim, schedule));
+      } catch (error) {
+        this.options.logger.error({ err: error, topic: claim.topic }, "a scheduled publish failed");
+      }
+    }
+    return outcomes;
   }
 
   /** Where a topic first seen starts: now, or after its last fire to run the latest tick missed. */

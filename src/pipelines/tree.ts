@@ -54,13 +54,15 @@ async function snapshot(
   pendingSteps: ReadTreeOptions["pendingSteps"],
 ): Promise<RunTree> {
   const requests = await store.listTree(root);
+  // Asked at once: on Redis the round trips overlap instead of adding up, one per request.
+  const fired = await Promise.all(requests.map((request) => store.listFirings(request.requestUid)));
   const firings = new Map<string, FiringRecord[]>();
   let finished = true;
-  for (const request of requests) {
-    const fired = await store.listFirings(request.requestUid);
-    firings.set(request.requestUid, fired);
+  for (const [i, request] of requests.entries()) {
+    const firedHere = fired[i] ?? [];
+    firings.set(request.requestUid, firedHere);
     const running = request.functions.some((fn) => !FINISHED_STATUSES.has(fn.status));
-    if (running || pendingSteps(request, fired).length > 0) finished = false;
+    if (running || pendingSteps(request, firedHere).length > 0) finished = false;
   }
   return { rootRequestUid: root, requests, firings, finished };
 }

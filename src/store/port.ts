@@ -48,6 +48,15 @@ export interface IdempotencyClaim {
   readonly answer: string | null;
 }
 
+/** The claim to publish a schedule's tick: whoever records it first publishes it, under `requestUid`. */
+export interface TickClaim {
+  readonly topic: string;
+  readonly at: Date;
+  /** The request UID its publish will take, chosen with the claim so that a retaken tick publishes the same. */
+  readonly requestUid: string;
+  readonly claimedAt: Date;
+}
+
 export interface ScheduleFire {
   readonly at: Date;
   /** The request the tick published. */
@@ -158,6 +167,15 @@ export interface PipelineStore {
   listFirings(requestUid: string): Promise<FiringRecord[]>;
   /** Every live request whose root is `rootRequestUid`, the root included, oldest first. */
   listTree(rootRequestUid: string): Promise<RequestRecord[]>;
+  /**
+   * Functions whose next steps are owed and not claimed yet, finished at `finishedBefore` or earlier,
+   * oldest first. A write that finishes a function (`updateStatus`, or `recordApply` of a failed
+   * start) records the debt in the same atomic write, dated by the finish (`finishedAt`, else the
+   * write's time): a replica that dies between that write and the claims leaves it here for another.
+   */
+  listOwedSteps(finishedBefore: Date): Promise<string[]>;
+  /** The next steps of `functionUid` are claimed (or it owes none): it leaves `listOwedSteps`. */
+  clearOwedSteps(functionUid: string): Promise<void>;
 }
 
 /**
@@ -214,10 +232,20 @@ export interface Store extends PipelineStore {
   completeIdempotencyKey(key: string, answer: string): Promise<void>;
   /** Lets go of a key whose publish recorded nothing, so that a repeat runs it. */
   releaseIdempotencyKey(key: string): Promise<void>;
-  /** Claims a schedule's tick, once across replicas: true for the one caller that took it. */
-  claimScheduleTick(topic: string, at: Date): Promise<boolean>;
-  /** What a claimed tick published (a tick skipped is claimed, never recorded). */
+  /**
+   * Claims a schedule's tick, once across replicas: true for the one caller that took it. The tick is
+   * unsettled until its fire is recorded or it is skipped: a claimer that died in between leaves it to
+   * `listStaleTicks`.
+   */
+  claimScheduleTick(claim: TickClaim): Promise<boolean>;
+  /** What a claimed tick published; settles it. */
   recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void>;
+  /** A claimed tick published nothing (skipped, refused): settles it. */
+  skipScheduleTick(topic: string, at: Date): Promise<void>;
+  /** Ticks claimed at `claimedBefore` or earlier and not settled, oldest first. */
+  listStaleTicks(claimedBefore: Date): Promise<TickClaim[]>;
+  /** Takes over a stale tick (still unsettled, claimed at `staleBefore` or earlier), restamping it `now`: true for one caller. */
+  retakeScheduleTick(topic: string, at: Date, staleBefore: Date, now: Date): Promise<boolean>;
   /** The latest tick that published (kept for the expiration time). */
   lastScheduleFire(topic: string): Promise<ScheduleFire | undefined>;
   /** Answers whether the store is reachable (for /readyz). */

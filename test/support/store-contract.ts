@@ -424,4 +424,47 @@ export function storeContract(adapter: string, makeStore: StoreFactory, entries:
       await store.close();
     }
   });
+
+  test(`${adapter}: a finish records the next steps it owes in the same write, until they are cleared`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(4);
+      await store.createRequest(request);
+      const [succeeded, failed, refused, running] = request.functions.map((fn) => fn.functionUid);
+      const longAgo = new Date(Date.now() - 3_600_000);
+      assert.deepEqual(await store.listOwedSteps(new Date()), []);
+      await store.updateStatus(running!, { status: "running", attempts: 1, startedAt: longAgo });
+      await store.updateStatus(succeeded!, { status: "succeeded", finishedAt: longAgo });
+      await store.updateStatus(failed!, { status: "failed", reason: "exit 1" });
+      await store.recordApply(refused!, { error: true, code: "APPLY_FAILED", message: "no such kind" });
+      // A finish reported again (another replica's watch) owes nothing more.
+      await store.updateStatus(succeeded!, { status: "succeeded", finishedAt: new Date() });
+      const owedNow = await store.listOwedSteps(new Date());
+      assert.equal(owedNow[0], succeeded, "oldest first: dated by its finishedAt");
+      assert.deepEqual([...owedNow].sort(), [succeeded, failed, refused].sort());
+      // Dated by the finish: only the one finished an hour ago is older than a minute.
+      assert.deepEqual(await store.listOwedSteps(new Date(Date.now() - 60_000)), [succeeded]);
+      await store.clearOwedSteps(succeeded!);
+      await store.clearOwedSteps(succeeded!);
+      assert.deepEqual([...(await store.listOwedSteps(new Date()))].sort(), [failed, refused].sort());
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${adapter}: the steps owed by an expired request's functions go with it`, async () => {
+    const store = await makeStore(60);
+    try {
+      const request = sampleRequest(1);
+      await store.createRequest(request);
+      const functionUid = request.functions[0]!.functionUid;
+      await store.updateStatus(functionUid, { status: "succeeded", finishedAt: new Date() });
+      const later = new Date(Date.now() + 120_000);
+      assert.deepEqual(await store.listOwedSteps(later), [functionUid]);
+      await store.purgeExpired(later);
+      assert.deepEqual(await store.listOwedSteps(later), []);
+    } finally {
+      await store.close();
+    }
+  });
 }

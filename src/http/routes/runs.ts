@@ -25,12 +25,47 @@ function firingView(firing: FiringRecord) {
   };
 }
 
+/** Groups `items` by `keyOf`, each group in the order of `items`. */
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    if (key === undefined) continue;
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
+
+/**
+ * The tree indexed once, so that each function finds its next steps and its children by key: matching
+ * them by scanning every request (and every firing) for each function made reading a large run
+ * quadratic.
+ */
+interface TreeIndex {
+  readonly tree: RunTree;
+  readonly childrenOf: ReadonlyMap<string, readonly RequestRecord[]>;
+  readonly nextOf: ReadonlyMap<string, readonly FiringRecord[]>;
+  readonly showUids: boolean;
+}
+
+function indexOf(tree: RunTree, showUids: boolean): TreeIndex {
+  const fired = [...tree.firings.values()].flat();
+  return {
+    tree,
+    childrenOf: groupBy(tree.requests, (request) => request.lineage?.parentFunctionUid),
+    nextOf: groupBy(fired, (firing) => (firing.kind === "join" ? undefined : firing.sourceFunctionUid)),
+    showUids,
+  };
+}
+
 /**
  * One request of the run with its functions; under each function, the next steps fired from it and the
  * requests published on its behalf (its children), recursively. A join hangs on the request.
  */
-function requestView(request: RequestRecord, tree: RunTree, showUids: boolean): Record<string, unknown> {
-  const firings = tree.firings.get(request.requestUid) ?? [];
+function requestView(request: RequestRecord, index: TreeIndex): Record<string, unknown> {
+  const firings = index.tree.firings.get(request.requestUid) ?? [];
   return {
     requestUid: request.requestUid,
     topic: request.topic,
@@ -38,14 +73,10 @@ function requestView(request: RequestRecord, tree: RunTree, showUids: boolean): 
     createdAt: request.createdAt.toISOString(),
     depth: request.lineage?.depth ?? 0,
     functions: request.functions.map((fn) => ({
-      ...functionView(fn, showUids),
+      ...functionView(fn, index.showUids),
       answer: decodedAnswer(fn),
-      next: firings
-        .filter((f) => f.kind !== "join" && f.sourceFunctionUid === fn.functionUid)
-        .map(firingView),
-      children: tree.requests
-        .filter((child) => child.lineage?.parentFunctionUid === fn.functionUid)
-        .map((child) => requestView(child, tree, showUids)),
+      next: (index.nextOf.get(fn.functionUid) ?? []).map(firingView),
+      children: (index.childrenOf.get(fn.functionUid) ?? []).map((child) => requestView(child, index)),
     })),
     join: firings.filter((f) => f.kind === "join").map(firingView),
   };
@@ -60,6 +91,7 @@ function treeView(requestUid: string, tree: RunTree, showUids: boolean) {
     (each) => each !== root && !known.has(each.lineage?.parentFunctionUid ?? ""),
   );
   const totals = totalsOf(tree);
+  const index = indexOf(tree, showUids);
   return {
     requestUid,
     rootRequestUid: tree.rootRequestUid,
@@ -69,8 +101,8 @@ function treeView(requestUid: string, tree: RunTree, showUids: boolean) {
       firstStart: totals.firstStart?.toISOString() ?? null,
       lastFinish: totals.lastFinish?.toISOString() ?? null,
     },
-    root: root ? requestView(root, tree, showUids) : null,
-    detached: detached.map((each) => requestView(each, tree, showUids)),
+    root: root ? requestView(root, index) : null,
+    detached: detached.map((each) => requestView(each, index)),
   };
 }
 

@@ -20,12 +20,16 @@ import type {
   StatusChange,
   Store,
   StoredResponse,
+  TickClaim,
 } from "../port.js";
 import { RedisRunLeases } from "./run-leases.js";
 import {
   CLAIM_FIRING,
+  CLAIM_TICK,
+  RETAKE_TICK,
   FIRING_FIELDS,
   LIST_FIRINGS,
+  LIST_OWED_STEPS,
   LIST_STALE_FIRINGS,
   RETAKE_FIRING,
   SETTLE_FIRING,
@@ -362,7 +366,7 @@ export class RedisStore implements Store {
     return this.guarded(async () => {
       await RECORD_APPLY.run(
         this.commands,
-        [this.key("function", functionUid), this.key("unfinished")],
+        [this.key("function", functionUid), this.key("unfinished"), this.key("steps-owed")],
         [
           functionUid,
           result.error ? "1" : "0",
@@ -379,7 +383,7 @@ export class RedisStore implements Store {
     return this.guarded(async () => {
       await UPDATE_STATUS.run(
         this.commands,
-        [this.key("function", functionUid), this.key("unfinished")],
+        [this.key("function", functionUid), this.key("unfinished"), this.key("steps-owed")],
         [
           functionUid,
           change.status,
@@ -388,6 +392,7 @@ export class RedisStore implements Store {
           optional(change.finishedAt?.getTime()),
           optional(change.reason),
           this.channelPrefix,
+          String(Date.now()),
         ],
       );
     });
@@ -522,7 +527,7 @@ export class RedisStore implements Store {
         const batch = Number(
           await PURGE_EXPIRED.run(
             this.commands,
-            [this.key("expiries"), this.key("unfinished")],
+            [this.key("expiries"), this.key("unfinished"), this.key("steps-owed")],
             [String(now.getTime()), this.prefix, String(PURGE_BATCH)],
           ),
         );
@@ -578,23 +583,78 @@ export class RedisStore implements Store {
     });
   }
 
-  async claimScheduleTick(topic: string, at: Date): Promise<boolean> {
+  /** Where a tick waits among the unsettled: its time first (digits), so a topic's colons do not matter. */
+  private tickMember(topic: string, at: Date): string {
+    return `${at.getTime()}:${topic}`;
+  }
+
+  async claimScheduleTick(claim: TickClaim): Promise<boolean> {
     return this.guarded(async () => {
-      const tick = this.key("schedule", topic, String(at.getTime()));
-      const taken = await this.commands.set(tick, "", "PX", this.expirationMs, "NX");
-      return taken === "OK";
+      const taken = await CLAIM_TICK.run(
+        this.commands,
+        [this.key("schedule", claim.topic, String(claim.at.getTime())), this.key("ticks-unsettled")],
+        [
+          claim.requestUid,
+          String(this.expirationMs),
+          String(claim.claimedAt.getTime()),
+          this.tickMember(claim.topic, claim.at),
+        ],
+      );
+      return Number(taken) === 1;
     });
   }
 
   async recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void> {
     return this.guarded(async () => {
       const last = { at: fire.at.getTime(), requestUid: fire.requestUid };
-      await this.commands.set(
-        this.key("schedule-last", topic),
-        JSON.stringify(last),
-        "PX",
-        this.expirationMs,
+      const results = await this.commands
+        .multi()
+        .set(this.key("schedule-last", topic), JSON.stringify(last), "PX", this.expirationMs)
+        .zrem(this.key("ticks-unsettled"), this.tickMember(topic, fire.at))
+        .exec();
+      const failed = results?.find(([error]) => error !== null)?.[0];
+      if (failed) throw failed;
+    });
+  }
+
+  async skipScheduleTick(topic: string, at: Date): Promise<void> {
+    return this.guarded(async () => {
+      await this.commands.zrem(this.key("ticks-unsettled"), this.tickMember(topic, at));
+    });
+  }
+
+  async listStaleTicks(claimedBefore: Date): Promise<TickClaim[]> {
+    return this.guarded(async () => {
+      const unsettled = this.key("ticks-unsettled");
+      const found = await this.commands.zrangebyscore(
+        unsettled,
+        "-inf",
+        claimedBefore.getTime(),
+        "WITHSCORES",
       );
+      const stale: TickClaim[] = [];
+      for (let i = 0; i + 1 < found.length; i += 2) {
+        const member = found[i] ?? "";
+        const split = member.indexOf(":");
+        const at = Number(member.slice(0, split));
+        const topic = member.slice(split + 1);
+        const requestUid = await this.commands.get(this.key("schedule", topic, String(at)));
+        // Expired with the expiration time: nothing to publish any more.
+        if (requestUid === null) await this.commands.zrem(unsettled, member);
+        else stale.push({ topic, at: new Date(at), requestUid, claimedAt: new Date(Number(found[i + 1])) });
+      }
+      return stale;
+    });
+  }
+
+  async retakeScheduleTick(topic: string, at: Date, staleBefore: Date, now: Date): Promise<boolean> {
+    return this.guarded(async () => {
+      const taken = await RETAKE_TICK.run(
+        this.commands,
+        [this.key("ticks-unsettled")],
+        [this.tickMember(topic, at), String(staleBefore.getTime()), String(now.getTime())],
+      );
+      return Number(taken) === 1;
     });
   }
 
@@ -698,6 +758,23 @@ export class RedisStore implements Store {
       .sort(
         (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.requestUid.localeCompare(b.requestUid),
       );
+  }
+
+  async listOwedSteps(finishedBefore: Date): Promise<string[]> {
+    return this.guarded(async () => {
+      const reply = (await LIST_OWED_STEPS.run(
+        this.commands,
+        [this.key("steps-owed")],
+        [this.prefix, String(finishedBefore.getTime())],
+      )) as Reply;
+      return (Array.isArray(reply) ? reply : []).filter(Buffer.isBuffer).map((uid) => uid.toString("utf8"));
+    });
+  }
+
+  async clearOwedSteps(functionUid: string): Promise<void> {
+    return this.guarded(async () => {
+      await this.commands.zrem(this.key("steps-owed"), functionUid);
+    });
   }
 
   /**

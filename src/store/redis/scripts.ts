@@ -13,6 +13,11 @@ import type { Redis } from "ioredis";
  *   P firing:<firingKey>              hash: FIRING_FIELDS (TTL: its source request's)
  *   P firings:<requestUid>            set of the firing keys whose source is that request
  *   P firings-claimed                 sorted set of firing keys still `claimed`, scored by claimedAt
+ *   P schedule:<topic>:<at ms>        the request UID a claimed tick publishes (TTL: the expiration time)
+ *   P ticks-unsettled                 sorted set of "<at ms>:<topic>" claimed and neither recorded nor
+ *                                     skipped yet, scored by claimedAt
+ *   P steps-owed                      sorted set of finished function UIDs whose next steps are not
+ *                                     claimed yet, scored by their finish (written with the finish)
  * Changes are published on channel P changes:<requestUid>.
  *
  * Scripts derive some keys from the prefix (the functions of a request are only known inside the
@@ -88,7 +93,10 @@ export class LuaScript {
   }
 }
 
-/** KEYS: function, unfinished. ARGV: functionUid, error "1"|"0", code (optional), message, now, channel prefix. */
+/**
+ * KEYS: function, unfinished, steps owed. ARGV: functionUid, error "1"|"0", code (optional), message, now,
+ * channel prefix. A failed start finishes the function: its next steps are owed from now.
+ */
 export const RECORD_APPLY = new LuaScript(
   "recordApply",
   `${LUA_OPTIONAL}
@@ -103,6 +111,7 @@ if ARGV[2] == '1' then
   if status == 'pending' or status == 'running' then
     redis.call('HSET', KEYS[1], 'status', 'failed', 'finishedAt', ARGV[5], 'reason', ARGV[4])
     redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
   end
 end
 redis.call('PUBLISH', ARGV[6] .. request_uid, request_uid)
@@ -111,8 +120,9 @@ return 1
 );
 
 /**
- * KEYS: function, unfinished. ARGV: functionUid, status, attempts, startedAt, finishedAt, reason (the
- * last four optional), channel prefix. Status only moves forward and a finished one never changes.
+ * KEYS: function, unfinished, steps owed. ARGV: functionUid, status, attempts, startedAt, finishedAt,
+ * reason (the last four optional), channel prefix, now. Status only moves forward and a finished one
+ * never changes. The finish and the debt of its next steps are one write: no replica can die between.
  */
 export const UPDATE_STATUS = new LuaScript(
   "updateStatus",
@@ -130,7 +140,10 @@ if attempts then redis.call('HSET', KEYS[1], 'attempts', attempts) end
 if started then redis.call('HSETNX', KEYS[1], 'startedAt', started) end
 if finished then redis.call('HSET', KEYS[1], 'finishedAt', finished) end
 if reason then redis.call('HSET', KEYS[1], 'reason', reason) end
-if to == 2 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if to == 2 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], finished or ARGV[8], ARGV[1])
+end
 redis.call('PUBLISH', ARGV[7] .. request_uid, request_uid)
 return 1
 `,
@@ -230,7 +243,7 @@ return found
 );
 
 /**
- * KEYS: expiries, unfinished. ARGV: now, key prefix, batch size. Deletes at most one batch of requests
+ * KEYS: expiries, unfinished, steps owed. ARGV: now, key prefix, batch size. Deletes at most one batch of requests
  * whose expiry is at or before now (Redis may already have dropped their keys by TTL); returns how many.
  */
 export const PURGE_EXPIRED = new LuaScript(
@@ -243,6 +256,7 @@ for _, request_uid in ipairs(expired) do
   for _, uid in ipairs(redis.call('LRANGE', functions_key, 0, -1)) do
     redis.call('DEL', ARGV[2] .. 'function:' .. uid)
     redis.call('ZREM', KEYS[2], uid)
+    redis.call('ZREM', KEYS[3], uid)
   end
   redis.call('DEL', request_key, functions_key)
   redis.call('ZREM', KEYS[1], request_uid)
@@ -355,6 +369,46 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if fields[1] then found[#found + 1] = { key, fields } end
 end
 return found
+`,
+);
+
+/**
+ * KEYS: steps owed. ARGV: key prefix, finishedBefore. Returns the function UIDs owed since then or
+ * earlier, oldest first; members whose function expired with its request are dropped on the way.
+ */
+export const LIST_OWED_STEPS = new LuaScript(
+  "listOwedSteps",
+  `
+local found = {}
+for _, uid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
+  if redis.call('EXISTS', ARGV[1] .. 'function:' .. uid) == 1 then found[#found + 1] = uid
+  else redis.call('ZREM', KEYS[1], uid) end
+end
+return found
+`,
+);
+
+/**
+ * KEYS: tick, unsettled ticks. ARGV: request UID, TTL ms, claimedAt, unsettled member. Returns 1 for the
+ * one claim recorded (with its place among the unsettled, in the same step), 0 when the tick is taken.
+ */
+export const CLAIM_TICK = new LuaScript(
+  "claimTick",
+  `
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+`,
+);
+
+/** KEYS: unsettled ticks. ARGV: member, staleBefore, now. Returns 1 for the one caller that took it. */
+export const RETAKE_TICK = new LuaScript(
+  "retakeTick",
+  `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
 `,
 );
 

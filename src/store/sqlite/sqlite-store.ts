@@ -22,6 +22,7 @@ import {
   type StatusChange,
   type Store,
   type StoredResponse,
+  type TickClaim,
 } from "../port.js";
 import { storeUnavailable } from "../errors.js";
 import { ensurePrivateFile, tighten } from "../private-files.js";
@@ -73,6 +74,12 @@ CREATE TABLE IF NOT EXISTS firings (
 );
 CREATE INDEX IF NOT EXISTS firings_request ON firings (request_uid);
 CREATE INDEX IF NOT EXISTS firings_claimed ON firings (claimed_at) WHERE state = 'claimed';
+-- Finished functions whose next steps are not claimed yet: inserted in the finish's own transaction.
+CREATE TABLE IF NOT EXISTS steps_owed (
+  function_uid TEXT PRIMARY KEY REFERENCES functions (function_uid) ON DELETE CASCADE,
+  finished_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS steps_owed_finished ON steps_owed (finished_at);
 CREATE TABLE IF NOT EXISTS heartbeat (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   at INTEGER NOT NULL
@@ -324,6 +331,7 @@ export class SqliteStore implements Store {
     if (!columns.some((column) => column.name === "traceparent"))
       this.db.exec("ALTER TABLE functions ADD COLUMN traceparent TEXT");
     this.addLineageColumns();
+    this.addTickClaimColumns();
     this.expirationMs = options.expirationSeconds * 1000;
     this.changes.setMaxListeners(0);
   }
@@ -336,6 +344,25 @@ export class SqliteStore implements Store {
     }
     this.db.exec(
       "CREATE INDEX IF NOT EXISTS requests_root ON requests (root_request_uid) WHERE root_request_uid IS NOT NULL",
+    );
+  }
+
+  /**
+   * Schedules: the request UID a claimed tick publishes and when it was claimed; `settled` once recorded
+   * or skipped. Rows of earlier versions have none and count as settled.
+   */
+  private addTickClaimColumns(): void {
+    const columns = this.db.prepare("PRAGMA table_info(schedule_ticks)").all() as { name: string }[];
+    for (const [name, type] of [
+      ["planned_uid", "TEXT"],
+      ["claimed_at", "INTEGER"],
+      ["settled", "INTEGER"],
+    ] as const) {
+      if (!columns.some((column) => column.name === name))
+        this.db.exec(`ALTER TABLE schedule_ticks ADD COLUMN ${name} ${type}`);
+    }
+    this.db.exec(
+      "CREATE INDEX IF NOT EXISTS schedule_ticks_unsettled ON schedule_ticks (claimed_at) WHERE settled = 0",
     );
   }
 
@@ -475,9 +502,11 @@ export class SqliteStore implements Store {
     ).run(result.error ? 1 : 0, result.code, result.message, functionUid);
     if (result.error) {
       // A function that could not be started is finished: waiting callers must not wait for it.
-      this.statement(
+      const now = Date.now();
+      const finished = this.statement(
         "UPDATE functions SET status = 'failed', finished_at = ?, reason = ? WHERE function_uid = ? AND status IN ('pending', 'running')",
-      ).run(Date.now(), result.message, functionUid);
+      ).run(now, result.message, functionUid);
+      if (finished.changes > 0) this.stepsOwed(functionUid, now);
     }
     const requestUid = info.changes > 0 ? requestUidOf(functionUid) : undefined;
     if (requestUid) this.notify(requestUid);
@@ -519,7 +548,16 @@ export class SqliteStore implements Store {
       change.reason ?? null,
       functionUid,
     );
+    if (FINISHED_STATUSES.has(change.status))
+      this.stepsOwed(functionUid, change.finishedAt?.getTime() ?? Date.now());
     this.notify(current.request_uid);
+  }
+
+  /** Within the write that finished the function: the debt and the finish are committed together. */
+  private stepsOwed(functionUid: string, finishedAt: number): void {
+    this.statement(
+      "INSERT INTO steps_owed (function_uid, finished_at) VALUES (?, ?) ON CONFLICT (function_uid) DO NOTHING",
+    ).run(functionUid, finishedAt);
   }
 
   async putResponse(functionUid: string, response: StoredResponse): Promise<void> {
@@ -566,12 +604,14 @@ export class SqliteStore implements Store {
     return request && this.withFunctions(request);
   }
 
-  private withFunctions(request: RequestRow): RequestRecord {
+  private withFunctions(request: RequestRow, known?: readonly FunctionRow[]): RequestRecord {
     const requestUid = request.request_uid;
-    const rows = this.statement(
-      `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+    const rows =
+      known ??
+      (this.statement(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
          WHERE f.request_uid = ? ORDER BY f.idx`,
-    ).all(requestUid) as FunctionRow[];
+      ).all(requestUid) as FunctionRow[]);
     return {
       requestUid: request.request_uid,
       topic: request.topic,
@@ -672,24 +712,67 @@ export class SqliteStore implements Store {
     await this.write(() => this.statement("DELETE FROM idempotency_keys WHERE key = ?").run(key));
   }
 
-  async claimScheduleTick(topic: string, at: Date): Promise<boolean> {
+  async claimScheduleTick(claim: TickClaim): Promise<boolean> {
     return this.write(
       () =>
-        this.statement("INSERT OR IGNORE INTO schedule_ticks (topic, at, expires_at) VALUES (?, ?, ?)").run(
-          topic,
-          at.getTime(),
+        this.statement(
+          `INSERT OR IGNORE INTO schedule_ticks (topic, at, expires_at, planned_uid, claimed_at, settled)
+             VALUES (?, ?, ?, ?, ?, 0)`,
+        ).run(
+          claim.topic,
+          claim.at.getTime(),
           Date.now() + this.expirationMs,
+          claim.requestUid,
+          claim.claimedAt.getTime(),
         ).changes === 1,
     );
   }
 
   async recordScheduleFire(topic: string, fire: ScheduleFire): Promise<void> {
     await this.write(() =>
-      this.statement("UPDATE schedule_ticks SET request_uid = ? WHERE topic = ? AND at = ?").run(
+      this.statement("UPDATE schedule_ticks SET request_uid = ?, settled = 1 WHERE topic = ? AND at = ?").run(
         fire.requestUid,
         topic,
         fire.at.getTime(),
       ),
+    );
+  }
+
+  async skipScheduleTick(topic: string, at: Date): Promise<void> {
+    await this.write(() =>
+      this.statement("UPDATE schedule_ticks SET settled = 1 WHERE topic = ? AND at = ?").run(
+        topic,
+        at.getTime(),
+      ),
+    );
+  }
+
+  async listStaleTicks(claimedBefore: Date): Promise<TickClaim[]> {
+    return this.read(() => {
+      const rows = this.statement(
+        `SELECT topic, at, planned_uid, claimed_at FROM schedule_ticks
+           WHERE settled = 0 AND claimed_at <= ? AND expires_at > ? ORDER BY claimed_at, topic`,
+      ).all(claimedBefore.getTime(), Date.now()) as {
+        topic: string;
+        at: number;
+        planned_uid: string;
+        claimed_at: number;
+      }[];
+      return rows.map((row) => ({
+        topic: row.topic,
+        at: new Date(row.at),
+        requestUid: row.planned_uid,
+        claimedAt: new Date(row.claimed_at),
+      }));
+    });
+  }
+
+  async retakeScheduleTick(topic: string, at: Date, staleBefore: Date, now: Date): Promise<boolean> {
+    return this.write(
+      () =>
+        this.statement(
+          "UPDATE schedule_ticks SET claimed_at = ? WHERE topic = ? AND at = ? AND settled = 0 AND claimed_at <= ?",
+        ).run(now.getTime(), topic, at.getTime(), staleBefore.getTime()).changes === 1,
     );
   }
 
@@ -787,8 +870,28 @@ export class SqliteStore implements Store {
         `SELECT ${REQUEST_COLUMNS} FROM requests
            WHERE (request_uid = ? OR root_request_uid = ?) AND expires_at > ? ORDER BY created_at, request_uid`,
       ).all(rootRequestUid, rootRequestUid, Date.now()) as RequestRow[];
-      return rows.map((row) => this.withFunctions(row));
+      // The functions of the whole tree in one query, not one per request.
+      const functions = new Map<string, FunctionRow[]>(rows.map((row) => [row.request_uid, []]));
+      const functionRows = this.statement(
+        `SELECT ${FUNCTION_COLUMNS} FROM functions f JOIN requests r ON r.request_uid = f.request_uid
+           WHERE (r.request_uid = ? OR r.root_request_uid = ?) ORDER BY f.request_uid, f.idx`,
+      ).all(rootRequestUid, rootRequestUid) as FunctionRow[];
+      for (const fn of functionRows) functions.get(fn.request_uid)?.push(fn);
+      return rows.map((row) => this.withFunctions(row, functions.get(row.request_uid)));
     });
+  }
+
+  async listOwedSteps(finishedBefore: Date): Promise<string[]> {
+    return this.read(() => {
+      const rows = this.statement(
+        "SELECT function_uid FROM steps_owed WHERE finished_at <= ? ORDER BY finished_at, function_uid",
+      ).all(finishedBefore.getTime()) as { function_uid: string }[];
+      return rows.map((row) => row.function_uid);
+    });
+  }
+
+  async clearOwedSteps(functionUid: string): Promise<void> {
+    await this.write(() => this.statement("DELETE FROM steps_owed WHERE function_uid = ?").run(functionUid));
   }
 
   /**
