@@ -122,7 +122,13 @@ test("a topic name of 253 characters is publishable; a NUL in a query value is r
   const runsBefore = await readdir(join(server.dataDir, "runs")).catch(() => []);
   const nul = await http(server.url, "POST", "/publish/echo?value=a%00b", "x", "text/plain");
   assertOurShape({ status: nul.status, body: nul.text }, "BAD_REQUEST");
-  assert.deepEqual(await readdir(join(server.dataDir, "runs")).catch(() => []), runsBefore);
+  // Run folders are written by the local runner after the answer: the long topic's may come now.
+  const longRun = (entry: string): boolean => entry.endsWith(long.json.requestUid as string);
+  const runsAfter = await readdir(join(server.dataDir, "runs")).catch(() => []);
+  assert.deepEqual(
+    runsAfter.filter((entry) => !longRun(entry)),
+    runsBefore.filter((entry) => !longRun(entry)),
+  );
 });
 
 test("a curl -d body (form-urlencoded) is taken as text, bytes unchanged", async () => {

@@ -408,14 +408,17 @@ test("the CLI sends the bearer token from GITFAAS_TOKEN or --token-file, never f
 
 test("functions still waiting for a slot at shutdown are kept, and run after the restart", async () => {
   const dataDir = await tempDir("drain");
-  after(() => rm(dataDir, { recursive: true, force: true }));
   const first = await startServer({ repo, "topic-max-running": "1", "topic-max-queued": "5" }, { dataDir });
   await http(first.url, "POST", "/publish/slow", "s", "text/plain");
   const queued = await http(first.url, "POST", "/publish/slow", "kept", "text/plain");
   assert.match((queued.json.applies as { message: string }[])[0]!.message, /queued/);
   await first.close();
   const second = await startServer({ repo, "topic-max-running": "1", "topic-max-queued": "5" }, { dataDir });
-  after(() => second.close());
+  // Closed before its data dir goes: its runner may still be writing a run's last records.
+  after(async () => {
+    await second.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
   const read = await http(second.url, "GET", `/response/${queued.json.requestUid as string}?wait=30`);
   const fn = (
     read.json.functions as { status: string; response: string | null; apply: { error: boolean } }[]

@@ -76,6 +76,8 @@ export class LocalRunnerClient implements Runtime {
   private readonly calls = new Map<number, (answer: Extract<FromRunner, { type: "done" }>) => void>();
   private nextCall = 1;
   private closing = false;
+  /** Calls waiting for the runner's answer (see hold). */
+  private holding = 0;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
@@ -122,6 +124,8 @@ export class LocalRunnerClient implements Runtime {
     this.closing = true;
     const runner = await this.runner?.catch(() => undefined);
     if (!runner || runner.exitCode !== null || runner.signalCode !== null) return;
+    // Held until it exits: gitfaas stops once its runs are ended and recorded.
+    this.hold(runner, +1);
     const exited = new Promise<void>((resolve) => runner.once("exit", () => resolve()));
     // A runner that dies meanwhile answers nothing: its exit is the end too.
     await Promise.race([this.call({ type: "close" }).catch(() => undefined), exited]);
@@ -132,10 +136,11 @@ export class LocalRunnerClient implements Runtime {
   private async call(message: DistributiveOmit<Extract<ToRunner, { id: number }>, "id">) {
     const runner = await this.started();
     const id = this.nextCall++;
+    this.hold(runner, +1);
     const answer = await new Promise<Extract<FromRunner, { type: "done" }>>((resolve) => {
       this.calls.set(id, resolve);
       send(runner.stdin, { ...message, id } as ToRunner);
-    });
+    }).finally(() => this.hold(runner, -1));
     if (answer.error !== undefined) throw new Error(`the local runner failed: ${answer.error}`);
     return answer;
   }
@@ -164,14 +169,27 @@ export class LocalRunnerClient implements Runtime {
     });
     runner.once("exit", (code, signal) => this.lost(runner, code, signal));
     send(runner.stdin, { type: "start", settings: this.settings() });
-    await ready.catch((error: unknown) => {
-      this.runner = undefined;
-      throw new GitfaasError("RUNTIME_FAILED", `the local runner could not start: ${String(error)}`);
-    });
+    this.hold(runner, +1);
+    await ready
+      .finally(() => this.hold(runner, -1))
+      .catch((error: unknown) => {
+        this.runner = undefined;
+        throw new GitfaasError("RUNTIME_FAILED", `the local runner could not start: ${String(error)}`);
+      });
     void (this.options.listening ?? Promise.resolve()).then(() =>
       send(runner.stdin, { type: "listening", url: this.options.gitfaasUrl() }),
     );
     return runner;
+  }
+
+  /**
+   * The runner and its pipes keep gitfaas's event loop alive only while gitfaas waits for an answer
+   * from it (its server keeps it alive while it serves): a gitfaas that ends without closing its
+   * runtime is not held by it.
+   */
+  private hold(runner: RunnerProcess, change: 1 | -1): void {
+    this.holding += change;
+    holdsProcess(runner, this.holding > 0);
   }
 
   private settings(): RunnerSettings {
@@ -224,6 +242,14 @@ export class LocalRunnerClient implements Runtime {
     void this.call({ type: "reconcile", unfinished, relaunch }).catch((error: unknown) =>
       this.options.logger.error({ err: error }, "could not hand the runs over to a new local runner"),
     );
+  }
+}
+
+/** Whether the runner and its pipes keep gitfaas's event loop alive. */
+function holdsProcess(runner: RunnerProcess, hold: boolean): void {
+  for (const handle of [runner, runner.stdin, runner.stdout] as { ref(): void; unref(): void }[]) {
+    if (hold) handle.ref();
+    else handle.unref();
   }
 }
 
