@@ -384,16 +384,17 @@ export class Dispatcher {
     const report = await this.tracing.apply(item.functionUid, () =>
       this.start(item, requestUid, topic, revisionDir),
     );
-    try {
-      await this.options.store.recordApply(item.functionUid, {
-        error: report.error,
-        code: report.code,
-        message: report.message,
-      });
-    } catch (error) {
-      this.options.logger.error({ err: error, functionUid: item.functionUid }, "could not record an apply");
-    }
+    const recorded = this.options.store
+      .recordApply(item.functionUid, { error: report.error, code: report.code, message: report.message })
+      .catch((error: unknown) =>
+        this.options.logger.error({ err: error, functionUid: item.functionUid }, "could not record an apply"),
+      );
+    // A started function's answer is the runtime's outcome, not this write: the publish is answered
+    // without waiting for it (a read of the function comes after it all the same: the SQLite store
+    // commits pending writes before a read, Redis keeps one connection's commands in order). A refused
+    // one is finished by it: what follows (its next steps) needs it written.
     if (report.error) {
+      await recorded;
       this.admission.release(item.functionUid);
       this.options.events?.functionRefused?.(item.functionUid, topic);
       this.options.onStartRefused?.(item.functionUid);
