@@ -35,7 +35,8 @@ export function enforcePolicy(objects: KubeObject[], policy: Policy, path: strin
         details,
       );
     }
-    const copy = structuredClone(object);
+    // Only the namespace may change: a copy of the object and its metadata is enough.
+    const copy: KubeObject = { ...object, metadata: { ...object.metadata } };
     const namespace: unknown = copy.metadata.namespace;
     if (kindIn(object.kind, CLUSTER_SCOPED_KINDS)) {
       if (policy.scope === "namespaced") {

@@ -4,22 +4,21 @@ import { isPlainObject, kindIn, podSpecsOf, type KubeObject } from "./kube.js";
 export const TRACEPARENT_ENV = "TRACEPARENT";
 
 /**
- * Copies of `objects` whose containers (init containers too: they are part of the run) get
- * `TRACEPARENT=<traceparent>` in their env, unless the manifest sets that variable itself. Only Jobs
- * and Pods, as for the per-publish tracking annotations: a value that changes at every publish inside
+ * Sets `TRACEPARENT=<traceparent>` in the env of `objects`' containers (init containers too: they are
+ * part of the run), unless the manifest sets that variable itself, and returns them. In place, as
+ * addTracking: objects of this publish only. Only Jobs and Pods, as for the per-publish tracking annotations: a value that changes at every publish inside
  * a long-lived workload's template (Deployment…) would roll it out each time.
  */
 export function addTraceparent(objects: readonly KubeObject[], traceparent: string): KubeObject[] {
   return objects.map((object) => {
     if (!kindIn(object.kind, ["Job", "Pod"])) return object;
-    const copy = structuredClone(object);
-    for (const spec of podSpecsOf(copy)) {
+    for (const spec of podSpecsOf(object)) {
       for (const list of [spec.containers, spec.initContainers]) {
         if (!Array.isArray(list)) continue;
         for (const container of list) if (isPlainObject(container)) setUnlessSet(container, traceparent);
       }
     }
-    return copy;
+    return object;
   });
 }
 

@@ -36,9 +36,10 @@ export function topicLabelValue(topic: string): string {
 const RUN_ONCE_KINDS: readonly string[] = ["Job", "Pod"];
 
 /**
- * Copies of `objects` labelled and annotated with the request, function and topic, on the object and,
- * for kinds that run once, on its pod templates (so pods can be selected too). Ours win over user
- * labels with the same key.
+ * Labels and annotates `objects` with the request, function and topic, on the object and, for kinds
+ * that run once, on its pod templates (so pods can be selected too), and returns them. Ours win over
+ * user labels with the same key. In place: give it objects of this publish only (freshly rendered) —
+ * a deep copy of each cost more than the rest of the marking.
  */
 export function addTracking(objects: KubeObject[], tracking: Tracking): KubeObject[] {
   const labels = {
@@ -55,14 +56,13 @@ export function addTracking(objects: KubeObject[], tracking: Tracking): KubeObje
   // its function-id and request-uid labels joined by "-".
   const stableAnnotations = { [TRACKING.topicAnnotation]: tracking.topic };
   return objects.map((object) => {
-    const copy = structuredClone(object);
-    if (!kindIn(copy.kind, RUN_ONCE_KINDS)) {
-      mark(copy, labels, stableAnnotations);
-      return copy;
+    if (!kindIn(object.kind, RUN_ONCE_KINDS)) {
+      mark(object, labels, stableAnnotations);
+      return object;
     }
-    mark(copy, labels, annotations);
-    for (const template of templatesOf(copy)) mark(template, labels, annotations);
-    return copy;
+    mark(object, labels, annotations);
+    for (const template of templatesOf(object)) mark(template, labels, annotations);
+    return object;
   });
 }
 
