@@ -126,7 +126,11 @@ async function sweep(store: Store, sweepAt: Date, expected: number) {
 async function sqliteSubject(dir: string): Promise<Subject> {
   const file = join(dir, "gitfaas.db");
   const store = new SqliteStore({ file, expirationSeconds: EXPIRATION_SECONDS });
-  const bytes = (path: string) => stat(path).then((s) => s.size, () => 0);
+  const bytes = (path: string) =>
+    stat(path).then(
+      (s) => s.size,
+      () => 0,
+    );
   return {
     kind: "sqlite",
     store,
