@@ -31,6 +31,7 @@ import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
 import { PodAddresses } from "./pod-addresses.js";
+import { pagedList, type ListPage, type PageRequest } from "./paged-list.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 
 export interface KubernetesRuntimeOptions {
@@ -64,11 +65,6 @@ export function loadKubeConfig(kubeconfig: string | undefined): LeanKubeConfig {
   if (kubeconfig) config.loadFromFile(kubeconfig);
   else config.loadFromDefault();
   return config;
-}
-
-async function slimList<T extends KubernetesObject, L extends { items: T[] }>(list: Promise<L>): Promise<L> {
-  const listed = await list;
-  return { ...listed, items: listed.items.map(statusFieldsOf) };
 }
 
 /**
@@ -200,14 +196,15 @@ export class KubernetesRuntime implements Runtime {
     // The cache keeps only what statuses are told from (statusFieldsOf), both of lists and of events.
     const watchOf = (what: string) =>
       new GuardedWatch(this.config, this.options.logger, what, this.options.watchIdleMs, statusFieldsOf);
+    const selected = { labelSelector: TRACKED_SELECTOR };
     const jobs = new ListWatch<V1Job>(
       jobsPath,
       watchOf("jobs"),
       () =>
-        slimList(
+        this.listed("jobs", (page) =>
           watchAllNamespaces
-            ? this.batch.listJobForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
-            : this.batch.listNamespacedJob({ namespace, labelSelector: TRACKED_SELECTOR }),
+            ? this.batch.listJobForAllNamespaces({ ...selected, ...page })
+            : this.batch.listNamespacedJob({ namespace, ...selected, ...page }),
         ),
       false,
       TRACKED_SELECTOR,
@@ -216,10 +213,10 @@ export class KubernetesRuntime implements Runtime {
       podsPath,
       watchOf("pods"),
       () =>
-        slimList(
+        this.listed("pods", (page) =>
           watchAllNamespaces
-            ? this.core.listPodForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
-            : this.core.listNamespacedPod({ namespace, labelSelector: TRACKED_SELECTOR }),
+            ? this.core.listPodForAllNamespaces({ ...selected, ...page })
+            : this.core.listNamespacedPod({ namespace, ...selected, ...page }),
         ),
       false,
       TRACKED_SELECTOR,
@@ -233,6 +230,23 @@ export class KubernetesRuntime implements Runtime {
     // Without both first lists, absence proves nothing: leave those functions as they are.
     if (listed.every(Boolean)) this.settleVanished(jobs, pods);
     else this.unfinishedAtStart = [];
+  }
+
+  /**
+   * A list for a watch to start from, in pages, slimmed as they come. Logged: a list is rare (a start,
+   * or a watch whose place the API server forgot), and what it costs grows with the tracked objects.
+   */
+  private async listed<T extends KubernetesObject, L extends ListPage<T>>(
+    what: string,
+    page: (request: PageRequest) => Promise<L>,
+  ): Promise<L> {
+    const began = performance.now();
+    const list = await pagedList<T, L>(page, statusFieldsOf);
+    this.options.logger.info(
+      { watch: what, objects: list.items.length, ms: Math.round(performance.now() - began) },
+      "listed tracked objects",
+    );
+    return list;
   }
 
   /** A first list that fails (API server not up yet) is retried rather than failing gitfaas's start. */
