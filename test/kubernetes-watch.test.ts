@@ -264,3 +264,67 @@ current-context: c
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a first list the API server refuses settles nothing as vanished; the Job is reported once a later list has it", async () => {
+  let jobLists = 0;
+  const server = http.createServer((request, response) => {
+    response.setHeader("content-type", "application/json");
+    const url = new URL(request.url ?? "/", "http://x");
+    if (url.searchParams.get("watch") === "true") {
+      response.flushHeaders();
+      return;
+    }
+    const jobs = url.pathname.includes("/jobs");
+    if (jobs && ++jobLists === 1) {
+      response.statusCode = 500;
+      response.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 500 }));
+      return;
+    }
+    response.end(
+      JSON.stringify({ kind: "List", metadata: { resourceVersion: "3" }, items: jobs ? [JOB] : [] }),
+    );
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const dir = await tempDir("refused-list");
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-secret}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
+current-context: c
+`,
+  );
+  const runtime = new KubernetesRuntime({
+    kubeconfig,
+    namespace: "ns",
+    watchAllNamespaces: false,
+    logger: silentLogger(),
+    rewatchDelayMs: 50,
+  });
+  const reports: StatusReport[] = [];
+  const reported = new Promise<void>((resolve) =>
+    runtime.onStatus((report) => {
+      reports.push(report);
+      if (report.status === "succeeded") resolve();
+    }),
+  );
+  try {
+    await runtime.reconcile([{ functionUid: FUNCTION_UID, status: "running", applied: true }]);
+    await runtime.start();
+    await reported;
+    assert.deepEqual(
+      reports.map((report) => [report.functionUid, report.status]),
+      [[FUNCTION_UID, "succeeded"]],
+    );
+    assert.equal(jobLists, 2);
+  } finally {
+    await runtime.close();
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

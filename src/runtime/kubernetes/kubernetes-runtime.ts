@@ -85,6 +85,8 @@ export class KubernetesRuntime implements Runtime {
   /** The addresses of the tracked pods that run, for publishes that do not say whose they are. */
   private readonly addresses = new PodAddresses();
   private unfinishedAtStart: readonly UnfinishedFunction[] = [];
+  /** The kinds ("jobs", "pods") listed whole at least once. */
+  private readonly listedKinds = new Set<string>();
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
@@ -226,9 +228,10 @@ export class KubernetesRuntime implements Runtime {
     pods.on("delete", (pod) => this.addresses.remove(pod));
     this.follow(jobs, statusOfJob, "jobs");
     this.follow(pods, statusOfPod, "pods");
-    const listed = await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
-    // Without both first lists, absence proves nothing: leave those functions as they are.
-    if (listed.every(Boolean)) this.settleVanished(jobs, pods);
+    await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
+    // Without both first lists, absence proves nothing: leave those functions as they are. (A list
+    // that fails does not fail the informer's start: the informer reports it as an error event.)
+    if (this.listedKinds.has("jobs") && this.listedKinds.has("pods")) this.settleVanished(jobs, pods);
     else this.unfinishedAtStart = [];
   }
 
@@ -242,6 +245,7 @@ export class KubernetesRuntime implements Runtime {
   ): Promise<L> {
     const began = performance.now();
     const list = await pagedList<T, L>(page, statusFieldsOf);
+    this.listedKinds.add(what);
     this.options.logger.info(
       { watch: what, objects: list.items.length, ms: Math.round(performance.now() - began) },
       "listed tracked objects",
@@ -250,21 +254,16 @@ export class KubernetesRuntime implements Runtime {
   }
 
   /** A first list that fails (API server not up yet) is retried rather than failing gitfaas's start. */
-  private async startWatch<T extends KubernetesObject>(
-    informer: Informer<T>,
-    what: string,
-  ): Promise<boolean> {
+  private async startWatch<T extends KubernetesObject>(informer: Informer<T>, what: string): Promise<void> {
     try {
       await informer.start();
-      return true;
     } catch (error) {
-      if (this.closed) return false;
+      if (this.closed) return;
       this.options.logger.warn(
         { err: fromKubernetesError(error, what).message },
         "first list failed; retrying",
       );
       setTimeout(() => void this.startWatch(informer, what), this.options.rewatchDelayMs ?? 1000).unref();
-      return false;
     }
   }
 
