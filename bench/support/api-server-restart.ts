@@ -1,0 +1,72 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import https from "node:https";
+import { join } from "node:path";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+/** The local control plane's state folder (cluster/up.sh), whose kube-apiserver is restarted. */
+const CLUSTER_DIR = process.env.GITFAAS_CLUSTER_DIR ?? "/tmp/gitfaas-cluster";
+
+/** Whether the process runs still: its /proc entry is there and it is no zombie (ended, not reaped yet). */
+function stillRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** `GET path` on the API server as the admin (client certificate): the HTTP status, 0 if unreachable. */
+function adminGet(admin: KubeConfig, path: string): Promise<number> {
+  const cluster = admin.getCurrentCluster()!;
+  const user = admin.getCurrentUser()!;
+  const decode = (data: string | undefined) => (data ? Buffer.from(data, "base64") : undefined);
+  const url = new URL(path, cluster.server);
+  return new Promise((resolve) => {
+    const request = https.get(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        ca: decode(cluster.caData),
+        cert: decode(user.certData),
+        key: decode(user.keyData),
+        agent: false,
+        timeout: 2000,
+      },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    request.on("error", () => resolve(0));
+    request.on("timeout", () => request.destroy());
+  });
+}
+
+/**
+ * Stops the local control plane's kube-apiserver (SIGTERM, as a rolling update would) and starts it
+ * again with the very same command line, its log appended to, its pid file updated (cluster/down.sh
+ * stops it). Resolves with the moment (performance.now()) its /readyz first answered 200 again.
+ */
+export async function restartApiServer(admin: KubeConfig): Promise<{ downSeconds: number; readyAt: number }> {
+  const pidFile = join(CLUSTER_DIR, "run", "kube-apiserver.pid");
+  const pid = Number(await readFile(pidFile, "utf8"));
+  const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter(Boolean);
+  const stopped = performance.now();
+  process.kill(pid, "SIGTERM");
+  while (stillRunning(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+  const log = openSync(join(CLUSTER_DIR, "logs", "kube-apiserver.log"), "a");
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
+  closeSync(log);
+  child.unref();
+  await writeFile(pidFile, String(child.pid));
+  const deadline = performance.now() + 120_000;
+  while ((await adminGet(admin, "/readyz")) !== 200) {
+    if (performance.now() > deadline) throw new Error("kube-apiserver not ready 120 s after its restart");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const readyAt = performance.now();
+  return { downSeconds: (readyAt - stopped) / 1000, readyAt };
+}
