@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { connect } from "node:net";
 import { readFile, writeFile } from "node:fs/promises";
 import https from "node:https";
 import { join } from "node:path";
@@ -8,13 +9,20 @@ import type { KubeConfig } from "@kubernetes/client-node";
 /** The local control plane's state folder (cluster/up.sh), whose kube-apiserver is restarted. */
 const CLUSTER_DIR = process.env.GITFAAS_CLUSTER_DIR ?? "/tmp/gitfaas-cluster";
 
-/** Whether the process runs still: its /proc entry is there and it is no zombie (ended, not reaped yet). */
-function stillRunning(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
+/**
+ * Whether the API server's port still takes connections. Not its pid's state: a killed Go process's
+ * main thread shows as a zombie while its other threads still hold the listening socket.
+ */
+function listening(server: string): Promise<boolean> {
+  const url = new URL(server);
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port) });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 /** `GET path` on the API server as the admin (client certificate): the HTTP status, 0 if unreachable. */
@@ -59,7 +67,8 @@ export async function restartApiServer(
   const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter(Boolean);
   const stopped = performance.now();
   process.kill(pid, "SIGKILL");
-  while (stillRunning(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (await listening(admin.getCurrentCluster()!.server))
+    await new Promise((resolve) => setTimeout(resolve, 50));
   const log = openSync(join(CLUSTER_DIR, "logs", "kube-apiserver.log"), "a");
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
   closeSync(log);
