@@ -54,6 +54,7 @@ interface Listed {
 interface Phase {
   readonly jobs: number;
   readonly rssBytes: number;
+  readonly heapUsedBytes: number;
   readonly idleCpuShare: number;
   readonly publish: Measured;
   readonly getResponse: Measured;
@@ -103,6 +104,14 @@ async function publish(): Promise<Published> {
     applies: { objects: { name: string }[] }[];
   };
   return { requestUid: report.requestUid, jobName: report.applies[0]!.objects[0]!.name };
+}
+
+/** V8's heap in use, from gitfaas's own /metrics (prom-client's default metrics): what RSS holds live. */
+async function heapUsedBytes(): Promise<number> {
+  const answer = await caller!.get("/metrics");
+  const line = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(answer.text);
+  if (!line) throw new Error("no nodejs_heap_size_used_bytes in /metrics");
+  return Number(line[1]);
 }
 
 async function trackedJobs(): Promise<number> {
@@ -176,6 +185,7 @@ async function measurePhase(): Promise<Phase> {
   await settled(server!.pid);
   const jobs = await trackedJobs();
   const rssBytes = await residentBytes(server!.pid);
+  const heapUsed = await heapUsedBytes();
   const idleCpuShare = await cpuShare(server!.pid, IDLE_SECONDS);
   const published: Published[] = [];
   const publishTimes = await timed(REQUESTS, 1, async () => void published.push(await publish()));
@@ -189,6 +199,7 @@ async function measurePhase(): Promise<Phase> {
   return {
     jobs,
     rssBytes,
+    heapUsedBytes: heapUsed,
     idleCpuShare,
     publish: publishTimes,
     getResponse,
@@ -216,6 +227,8 @@ function report(empty: Phase, full: Phase): void {
     rss_mib: mib(full.rssBytes),
     baseline_rss_mib: mib(empty.rssBytes),
     ratio: round(full.rssBytes / empty.rssBytes),
+    heap_used_mib: mib(full.heapUsedBytes),
+    baseline_heap_used_mib: mib(empty.heapUsedBytes),
     rss_after_restart_mib: mib(full.rssAfterStartBytes),
     baseline_rss_after_restart_mib: mib(empty.rssAfterStartBytes),
     ratio_after_restart: round(full.rssAfterStartBytes / empty.rssAfterStartBytes),
