@@ -10,6 +10,7 @@ import { KubernetesRuntime, type StatusReport } from "../src/runtime/index.js";
 import { GuardedWatch } from "../src/runtime/kubernetes/guarded-watch.js";
 import { statusFieldsOf } from "../src/runtime/kubernetes/status.js";
 import { tempDir } from "./support/gitfaas-fixture.js";
+import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
 
 const FUNCTION_UID = "f-11111111-1111-4111-8111-111111111111-r-22222222-2222-4222-8222-222222222222";
 
@@ -191,4 +192,139 @@ test("a watch hands on what `keep` picks of each object, and ERROR events as the
     ["ERROR", gone],
   ]);
   assert.equal((seen[0]?.[1] as { spec?: unknown }).spec, undefined);
+});
+
+test("the first list is taken in pages (limit, continue), and every Job of every page is reported", async () => {
+  const jobs = Array.from({ length: 1200 }, (_, index) => {
+    const requestUid = newRequestUid();
+    return {
+      ...JOB,
+      metadata: {
+        ...JOB.metadata,
+        name: `j${index}`,
+        annotations: { "gitfaas.dev/function-uid": newFunctionUid(requestUid) },
+      },
+    };
+  });
+  const lists: URLSearchParams[] = [];
+  // Honours limit and continue as the API server does; without a limit it sends everything at once.
+  const server = http.createServer((request, response) => {
+    response.setHeader("content-type", "application/json");
+    const url = new URL(request.url ?? "/", "http://x");
+    if (url.searchParams.get("watch") === "true") {
+      response.flushHeaders();
+      return;
+    }
+    const items = url.pathname.includes("/jobs") ? jobs : [];
+    if (url.pathname.includes("/jobs")) lists.push(url.searchParams);
+    const from = Number(url.searchParams.get("continue") ?? 0);
+    const limit = Number(url.searchParams.get("limit") ?? items.length);
+    const to = from + limit;
+    const metadata = { resourceVersion: "7", ...(to < items.length ? { continue: String(to) } : {}) };
+    response.end(JSON.stringify({ kind: "List", metadata, items: items.slice(from, to) }));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const dir = await tempDir("paged-list");
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-secret}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
+current-context: c
+`,
+  );
+  const runtime = new KubernetesRuntime({
+    kubeconfig,
+    namespace: "ns",
+    watchAllNamespaces: false,
+    logger: silentLogger(),
+  });
+  const reported = new Set<string>();
+  runtime.onStatus((report) => reported.add(report.functionUid));
+  try {
+    // The first lists are in once start is over.
+    await runtime.start();
+    assert.deepEqual(
+      lists.map((query) => [query.get("limit"), query.get("continue")]),
+      [
+        ["500", null],
+        ["500", "500"],
+        ["500", "1000"],
+      ],
+    );
+    assert.equal(reported.size, jobs.length);
+  } finally {
+    await runtime.close();
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a first list the API server refuses settles nothing as vanished; the Job is reported once a later list has it", async () => {
+  let jobLists = 0;
+  const server = http.createServer((request, response) => {
+    response.setHeader("content-type", "application/json");
+    const url = new URL(request.url ?? "/", "http://x");
+    if (url.searchParams.get("watch") === "true") {
+      response.flushHeaders();
+      return;
+    }
+    const jobs = url.pathname.includes("/jobs");
+    if (jobs && ++jobLists === 1) {
+      response.statusCode = 500;
+      response.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 500 }));
+      return;
+    }
+    response.end(
+      JSON.stringify({ kind: "List", metadata: { resourceVersion: "3" }, items: jobs ? [JOB] : [] }),
+    );
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const dir = await tempDir("refused-list");
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-secret}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
+current-context: c
+`,
+  );
+  const runtime = new KubernetesRuntime({
+    kubeconfig,
+    namespace: "ns",
+    watchAllNamespaces: false,
+    logger: silentLogger(),
+    rewatchDelayMs: 50,
+  });
+  const reports: StatusReport[] = [];
+  const reported = new Promise<void>((resolve) =>
+    runtime.onStatus((report) => {
+      reports.push(report);
+      if (report.status === "succeeded") resolve();
+    }),
+  );
+  try {
+    await runtime.reconcile([{ functionUid: FUNCTION_UID, status: "running", applied: true }]);
+    await runtime.start();
+    await reported;
+    assert.deepEqual(
+      reports.map((report) => [report.functionUid, report.status]),
+      [[FUNCTION_UID, "succeeded"]],
+    );
+    assert.equal(jobLists, 2);
+  } finally {
+    await runtime.close();
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

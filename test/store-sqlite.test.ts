@@ -234,3 +234,38 @@ test("sqlite: store.db and its log are the owner's only, whatever the umask", as
     await store.close();
   }
 });
+
+test("sqlite: a sweep of many expired requests deletes them a batch per commit, and writes issued meanwhile commit between its batches", async () => {
+  const store = new SqliteStore({ file: join(dir, "large-sweep.db"), expirationSeconds: 60 });
+  try {
+    const longAgo = new Date(Date.now() - 3_600_000);
+    const expired = Array.from({ length: 3500 }, () => {
+      const requestUid = newRequestUid();
+      return { ...oneFunctionRequest(requestUid, newFunctionUid(requestUid)), createdAt: longAgo };
+    });
+    await Promise.all(expired.map((request) => store.createRequest(request)));
+    const live = newRequestUid();
+    await store.createRequest(oneFunctionRequest(live, newFunctionUid(live)));
+    // One writer, one write at a time, for as long as the sweep runs: with the sweep in one commit, its
+    // first write would share that commit and the next would only start once the sweep was over.
+    let sweeping = true;
+    let writesDuringSweep = 0;
+    const writer = (async () => {
+      while (sweeping) {
+        const requestUid = newRequestUid();
+        await store.createRequest(oneFunctionRequest(requestUid, newFunctionUid(requestUid)));
+        if (sweeping) writesDuringSweep++;
+      }
+    })();
+    const purged = await store.purgeExpired();
+    sweeping = false;
+    await writer;
+    assert.equal(purged, expired.length);
+    assert.ok(writesDuringSweep >= 3, `${writesDuringSweep} writes committed during the sweep`);
+    assert.equal(await store.getRequest(expired[0]!.requestUid), undefined);
+    assert.equal(await store.getRequest(expired.at(-1)!.requestUid), undefined);
+    assert.ok(await store.getRequest(live));
+  } finally {
+    await store.close();
+  }
+});

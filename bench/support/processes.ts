@@ -14,6 +14,8 @@ const RELAY = fileURLToPath(new URL("../../dist-bench/bench/support/relay.js", i
 
 export interface BenchProcess {
   readonly url: string;
+  /** For reading its memory and CPU time from /proc. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ export interface BenchProcess {
 export async function startGitfaasProcess(
   flags: Record<string, string>,
   logFile: string,
+  readyWithinMs = 30_000,
 ): Promise<BenchProcess> {
   const port = await freePort();
   const args = Object.entries({ port: String(port), "poll-interval": "1h", ...flags }).flatMap(
@@ -34,7 +37,7 @@ export async function startGitfaasProcess(
   const child = spawnNode([MAIN, "serve", ...args], log);
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + readyWithinMs;
   try {
     for (;;) {
       if (exited(child)) throw new Error(`gitfaas exited before it was ready; see ${logFile}`);
@@ -43,14 +46,15 @@ export async function startGitfaasProcess(
         () => false,
       );
       if (ready) break;
-      if (Date.now() > deadline) throw new Error(`gitfaas not ready after 30 s; see ${logFile}`);
+      if (Date.now() > deadline)
+        throw new Error(`gitfaas not ready after ${readyWithinMs / 1000} s; see ${logFile}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } catch (error) {
     await stop(child);
     throw error;
   }
-  return { url, stop: () => stop(child) };
+  return { url, pid: child.pid!, stop: () => stop(child) };
 }
 
 /** The relay of `relay.ts`, in its own process like gitfaas. */
@@ -64,7 +68,7 @@ export async function startRelayProcess(kubeconfig: string, namespace: string): 
       throw new Error("the relay exited before listening");
     }),
   ])) as [Buffer];
-  return { url: `http://127.0.0.1:${String(line).trim()}`, stop: () => stop(child) };
+  return { url: `http://127.0.0.1:${String(line).trim()}`, pid: child.pid!, stop: () => stop(child) };
 }
 
 /** A compiled entry point, with only PATH and HOME from our environment. */

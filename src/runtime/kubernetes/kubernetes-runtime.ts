@@ -32,6 +32,7 @@ import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
 import { PodAddresses } from "./pod-addresses.js";
+import { pagedList, type ListPage, type PageRequest } from "./paged-list.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 import {
   PUSHBACK_DELAYS,
@@ -94,11 +95,6 @@ export function loadKubeConfig(kubeconfig: string | undefined): LeanKubeConfig {
   return config;
 }
 
-async function slimList<T extends KubernetesObject, L extends { items: T[] }>(list: Promise<L>): Promise<L> {
-  const listed = await list;
-  return { ...listed, items: listed.items.map(statusFieldsOf) };
-}
-
 /**
  * Applies rendered objects with server-side apply (field manager `gitfaas`), or creates them when
  * their name comes from `generateName`; follows the Jobs and Pods carrying gitfaas's labels with
@@ -122,6 +118,8 @@ export class KubernetesRuntime implements Runtime {
   /** The addresses of the tracked pods that run, for publishes that do not say whose they are. */
   private readonly addresses = new PodAddresses();
   private unfinishedAtStart: readonly UnfinishedFunction[] = [];
+  /** The kinds ("jobs", "pods") listed whole at least once. */
+  private readonly listedKinds = new Set<string>();
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
@@ -337,14 +335,15 @@ export class KubernetesRuntime implements Runtime {
     // The cache keeps only what statuses are told from (statusFieldsOf), both of lists and of events.
     const watchOf = (what: string) =>
       new GuardedWatch(this.config, this.options.logger, what, this.options.watchIdleMs, statusFieldsOf);
+    const selected = { labelSelector: TRACKED_SELECTOR };
     const jobs = new ListWatch<V1Job>(
       jobsPath,
       watchOf("jobs"),
       () =>
-        slimList(
+        this.listed("jobs", (page) =>
           watchAllNamespaces
-            ? this.batch.listJobForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
-            : this.batch.listNamespacedJob({ namespace, labelSelector: TRACKED_SELECTOR }),
+            ? this.batch.listJobForAllNamespaces({ ...selected, ...page })
+            : this.batch.listNamespacedJob({ namespace, ...selected, ...page }),
         ),
       false,
       TRACKED_SELECTOR,
@@ -353,10 +352,10 @@ export class KubernetesRuntime implements Runtime {
       podsPath,
       watchOf("pods"),
       () =>
-        slimList(
+        this.listed("pods", (page) =>
           watchAllNamespaces
-            ? this.core.listPodForAllNamespaces({ labelSelector: TRACKED_SELECTOR })
-            : this.core.listNamespacedPod({ namespace, labelSelector: TRACKED_SELECTOR }),
+            ? this.core.listPodForAllNamespaces({ ...selected, ...page })
+            : this.core.listNamespacedPod({ namespace, ...selected, ...page }),
         ),
       false,
       TRACKED_SELECTOR,
@@ -366,28 +365,42 @@ export class KubernetesRuntime implements Runtime {
     pods.on("delete", (pod) => this.addresses.remove(pod));
     this.follow(jobs, statusOfJob, "jobs");
     this.follow(pods, statusOfPod, "pods");
-    const listed = await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
-    // Without both first lists, absence proves nothing: leave those functions as they are.
-    if (listed.every(Boolean)) this.settleVanished(jobs, pods);
+    await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
+    // Without both first lists, absence proves nothing: leave those functions as they are. (A list
+    // that fails does not fail the informer's start: the informer reports it as an error event.)
+    if (this.listedKinds.has("jobs") && this.listedKinds.has("pods")) this.settleVanished(jobs, pods);
     else this.unfinishedAtStart = [];
   }
 
-  /** A first list that fails (API server not up yet) is retried rather than failing gitfaas's start. */
-  private async startWatch<T extends KubernetesObject>(
-    informer: Informer<T>,
+  /**
+   * A list for a watch to start from, in pages, slimmed as they come. Logged: a list is rare (a start,
+   * or a watch whose place the API server forgot), and what it costs grows with the tracked objects.
+   */
+  private async listed<T extends KubernetesObject, L extends ListPage<T>>(
     what: string,
-  ): Promise<boolean> {
+    page: (request: PageRequest) => Promise<L>,
+  ): Promise<L> {
+    const began = performance.now();
+    const list = await pagedList<T, L>(page, statusFieldsOf);
+    this.listedKinds.add(what);
+    this.options.logger.info(
+      { watch: what, objects: list.items.length, ms: Math.round(performance.now() - began) },
+      "listed tracked objects",
+    );
+    return list;
+  }
+
+  /** A first list that fails (API server not up yet) is retried rather than failing gitfaas's start. */
+  private async startWatch<T extends KubernetesObject>(informer: Informer<T>, what: string): Promise<void> {
     try {
       await informer.start();
-      return true;
     } catch (error) {
-      if (this.closed) return false;
+      if (this.closed) return;
       this.options.logger.warn(
         { err: fromKubernetesError(error, what).message },
         "first list failed; retrying",
       );
       setTimeout(() => void this.startWatch(informer, what), this.options.rewatchDelayMs ?? 1000).unref();
-      return false;
     }
   }
 
