@@ -109,6 +109,9 @@ CREATE TABLE IF NOT EXISTS schedule_ticks (
   expires_at  INTEGER NOT NULL,
   PRIMARY KEY (topic, at)
 );
+-- The expiry sweep finds what expired by these rather than reading both tables whole each time.
+CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
+CREATE INDEX IF NOT EXISTS schedule_ticks_expiry ON schedule_ticks (expires_at);
 `;
 
 interface FunctionRow {
