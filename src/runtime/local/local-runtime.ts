@@ -6,8 +6,6 @@ import type { Logger } from "../../logging/index.js";
 import type {
   ApplyOutcome,
   FunctionLaunch,
-  LogOutput,
-  LogRange,
   Runtime,
   StatusListener,
   StatusReport,
@@ -16,7 +14,7 @@ import type {
 import { planRun, type LocalContainer, type LocalRunPlan } from "./pod-spec.js";
 import { StatusListeners } from "../status-listeners.js";
 import { Semaphore } from "./semaphore.js";
-import { pruneRuns, readRunLog } from "./run-files.js";
+import { LocalRunFolders } from "./run-files.js";
 import { adoptSupervised, compactLog, startSupervised, type SupervisedRun } from "./supervised.js";
 import type { ExitRecord, SupervisorSpec } from "./supervisor.js";
 
@@ -109,7 +107,7 @@ const DEFAULT_LOG_LIMIT = 8 * 1024 * 1024;
  * for a slot waits again, one that ran is taken over where it was: its live runs are adopted and
  * awaited, containers not started yet start, and further attempts follow as if nothing happened.
  */
-export class LocalRuntime implements Runtime {
+export class LocalRuntime extends LocalRunFolders implements Runtime {
   readonly name = "local";
   private readonly statuses: StatusListeners;
   private readonly slots: Semaphore;
@@ -118,13 +116,12 @@ export class LocalRuntime implements Runtime {
   private closing = false;
   /** Aborted at close: ends retry pauses at once. */
   private readonly stopping = new AbortController();
-  private readonly runsDir: string;
   private applied = 0;
 
   constructor(private readonly options: LocalRuntimeOptions) {
+    super(options.dataDir);
     this.statuses = new StatusListeners(options.logger);
     this.slots = new Semaphore(Math.max(1, options.concurrency));
-    this.runsDir = join(options.dataDir, "runs");
   }
 
   private get logLimit(): number {
@@ -461,18 +458,6 @@ export class LocalRuntime implements Runtime {
       finishedAt: new Date(),
       reason: `interrupted: gitfaas restarted ${when} on the local runtime`,
     });
-  }
-
-  logs(functionUid: string, range: LogRange = {}): Promise<LogOutput | undefined> {
-    return readRunLog(this.runsDir, functionUid, range);
-  }
-
-  prune(before: Date): Promise<void> {
-    return pruneRuns(this.runsDir, before);
-  }
-
-  async ping(): Promise<void> {
-    await mkdir(this.runsDir, { recursive: true });
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { readdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { isFunctionUid } from "../../ids/index.js";
@@ -40,5 +40,29 @@ export async function pruneRuns(runsDir: string, before: Date): Promise<void> {
   for (const entry of entries) {
     const info = await stat(join(runsDir, entry)).catch(() => undefined);
     if (info && info.mtime < before) await rm(join(runsDir, entry), { recursive: true, force: true });
+  }
+}
+
+/**
+ * What both forms of the local runtime (runs started in gitfaas's process, or by the local runner)
+ * answer from the run folders themselves.
+ */
+export abstract class LocalRunFolders {
+  protected readonly runsDir: string;
+
+  constructor(dataDir: string) {
+    this.runsDir = join(dataDir, "runs");
+  }
+
+  logs(functionUid: string, range: LogRange = {}): Promise<LogOutput | undefined> {
+    return readRunLog(this.runsDir, functionUid, range);
+  }
+
+  prune(before: Date): Promise<void> {
+    return pruneRuns(this.runsDir, before);
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(this.runsDir, { recursive: true });
   }
 }

@@ -1,24 +1,16 @@
 import { spawn, type ChildProcessByStdio } from "node:child_process";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { GitfaasError } from "../../errors/index.js";
 import type { Logger } from "../../logging/index.js";
-import type {
-  ApplyOutcome,
-  FunctionLaunch,
-  LogOutput,
-  LogRange,
-  Runtime,
-  StatusListener,
-  UnfinishedFunction,
-} from "../port.js";
+import type { ApplyOutcome, FunctionLaunch, Runtime, StatusListener, UnfinishedFunction } from "../port.js";
 import { StatusListeners } from "../status-listeners.js";
 import { applyOutcome, type LocalRuntimeOptions } from "./local-runtime.js";
 import { planRun } from "./pod-spec.js";
-import { pruneRuns, readRunLog } from "./run-files.js";
+import { LocalRunFolders } from "./run-files.js";
 import {
   receive,
   revivedReport,
@@ -64,10 +56,9 @@ const RUNNER_ENTRY = fileURLToPath(
  * over. The runner killed, gitfaas starts another and hands it every function not finished yet: the
  * launches it had not kept are applied again, the others are taken over from their run folders.
  */
-export class LocalRunnerClient implements Runtime {
+export class LocalRunnerClient extends LocalRunFolders implements Runtime {
   readonly name = "local";
   private readonly statuses: StatusListeners;
-  private readonly runsDir: string;
   private runner: Promise<RunnerProcess> | undefined;
   /** Handed to a runner that has not said it kept them yet. */
   private readonly unkept = new Map<string, FunctionLaunch>();
@@ -80,8 +71,8 @@ export class LocalRunnerClient implements Runtime {
   private holding = 0;
 
   constructor(private readonly options: LocalRuntimeOptions) {
+    super(options.dataDir);
     this.statuses = new StatusListeners(options.logger);
-    this.runsDir = join(options.dataDir, "runs");
   }
 
   onStatus(listener: StatusListener): void {
@@ -106,18 +97,6 @@ export class LocalRunnerClient implements Runtime {
     for (const fn of unfinished) this.unsettled.add(fn.functionUid);
     const answer = await this.call({ type: "reconcile", unfinished, relaunch: [] });
     return answer.taken ?? [];
-  }
-
-  logs(functionUid: string, range?: LogRange): Promise<LogOutput | undefined> {
-    return readRunLog(this.runsDir, functionUid, range);
-  }
-
-  prune(before: Date): Promise<void> {
-    return pruneRuns(this.runsDir, before);
-  }
-
-  async ping(): Promise<void> {
-    await mkdir(this.runsDir, { recursive: true });
   }
 
   async close(): Promise<void> {
