@@ -6,11 +6,41 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { silentLogger } from "../src/logging/index.js";
 import { KubeConfig } from "@kubernetes/client-node";
-import { KubernetesRuntime, type StatusReport } from "../src/runtime/index.js";
+import { KubernetesRuntime, type KubernetesRuntimeOptions, type StatusReport } from "../src/runtime/index.js";
 import { GuardedWatch } from "../src/runtime/kubernetes/guarded-watch.js";
 import { statusFieldsOf } from "../src/runtime/kubernetes/status.js";
 import { tempDir } from "./support/gitfaas-fixture.js";
 import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
+
+/** A kubernetes runtime whose API server is `server` (a stand-in), started listening here. */
+async function runtimeAgainst(
+  server: http.Server,
+  name: string,
+  options: Partial<KubernetesRuntimeOptions> = {},
+): Promise<{ runtime: KubernetesRuntime; dir: string }> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const dir = await tempDir(name);
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-secret}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
+current-context: c
+`,
+  );
+  const runtime = new KubernetesRuntime({
+    kubeconfig,
+    namespace: "ns",
+    watchAllNamespaces: false,
+    logger: silentLogger(),
+    ...options,
+  });
+  return { runtime, dir };
+}
 
 const FUNCTION_UID = "f-11111111-1111-4111-8111-111111111111-r-22222222-2222-4222-8222-222222222222";
 
@@ -223,26 +253,7 @@ test("the first list is taken in pages (limit, continue), and every Job of every
     const metadata = { resourceVersion: "7", ...(to < items.length ? { continue: String(to) } : {}) };
     response.end(JSON.stringify({ kind: "List", metadata, items: items.slice(from, to) }));
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const dir = await tempDir("paged-list");
-  const kubeconfig = join(dir, "kubeconfig");
-  await writeFile(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
-users: [{name: u, user: {token: not-a-secret}}]
-contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
-current-context: c
-`,
-  );
-  const runtime = new KubernetesRuntime({
-    kubeconfig,
-    namespace: "ns",
-    watchAllNamespaces: false,
-    logger: silentLogger(),
-  });
+  const { runtime, dir } = await runtimeAgainst(server, "paged-list");
   const reported = new Set<string>();
   runtime.onStatus((report) => reported.add(report.functionUid));
   try {
@@ -284,27 +295,7 @@ test("a first list the API server refuses settles nothing as vanished; the Job i
       JSON.stringify({ kind: "List", metadata: { resourceVersion: "3" }, items: jobs ? [JOB] : [] }),
     );
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const dir = await tempDir("refused-list");
-  const kubeconfig = join(dir, "kubeconfig");
-  await writeFile(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
-users: [{name: u, user: {token: not-a-secret}}]
-contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
-current-context: c
-`,
-  );
-  const runtime = new KubernetesRuntime({
-    kubeconfig,
-    namespace: "ns",
-    watchAllNamespaces: false,
-    logger: silentLogger(),
-    rewatchDelayMs: 50,
-  });
+  const { runtime, dir } = await runtimeAgainst(server, "refused-list", { rewatchDelayMs: 50 });
   const reports: StatusReport[] = [];
   const reported = new Promise<void>((resolve) =>
     runtime.onStatus((report) => {
