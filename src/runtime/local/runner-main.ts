@@ -82,8 +82,11 @@ async function reconcile(message: Extract<ToRunner, { type: "reconcile" }>): Pro
   const local = started();
   const unkept = await local.unkept(message.relaunch.map((launch) => launch.functionUid));
   for (const launch of message.relaunch) if (unkept.has(launch.functionUid)) keep(launch);
-  const unfinished = message.unfinished.filter((fn) => !unkept.has(fn.functionUid));
-  const taken = await local.reconcile(unfinished);
+  // Kept by the runner that died before it could say so: taken over from their folders like the rest.
+  const keptUnsaid = message.relaunch
+    .filter((launch) => !unkept.has(launch.functionUid))
+    .map((launch) => ({ functionUid: launch.functionUid, status: "running" as const, applied: true }));
+  const taken = await local.reconcile([...message.unfinished, ...keptUnsaid]);
   tell({ type: "done", id: message.id, taken });
 }
 
