@@ -14,6 +14,8 @@ const RELAY = fileURLToPath(new URL("../../dist-bench/bench/support/relay.js", i
 
 export interface BenchProcess {
   readonly url: string;
+  /** Its process id: its CPU time is read from /proc. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -50,7 +52,7 @@ export async function startGitfaasProcess(
     await stop(child);
     throw error;
   }
-  return { url, stop: () => stop(child) };
+  return { url, pid: child.pid!, stop: () => stop(child) };
 }
 
 /** The relay of `relay.ts`, in its own process like gitfaas. */
@@ -64,7 +66,7 @@ export async function startRelayProcess(kubeconfig: string, namespace: string): 
       throw new Error("the relay exited before listening");
     }),
   ])) as [Buffer];
-  return { url: `http://127.0.0.1:${String(line).trim()}`, stop: () => stop(child) };
+  return { url: `http://127.0.0.1:${String(line).trim()}`, pid: child.pid!, stop: () => stop(child) };
 }
 
 /** A compiled entry point, with only PATH and HOME from our environment. */
