@@ -97,7 +97,19 @@ try {
       const answer = await caller.post("/publish/life", "hello", "text/plain");
       if (answer.status !== 202) throw new Error(`publish failed: ${answer.text}`);
     };
-    lives.push(await wholeLife(server, caller, { count: LIFE_JOBS, concurrency: 8, publish: publishLife }));
+    const clusterFinished = async (): Promise<number> => {
+      const listed = await batch.listNamespacedJob({ namespace, labelSelector: "gitfaas.dev/topic=life" });
+      return listed.items.filter((job) => (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0)
+        .length;
+    };
+    lives.push(
+      await wholeLife(server, caller, {
+        count: LIFE_JOBS,
+        concurrency: 8,
+        publish: publishLife,
+        clusterFinished,
+      }),
+    );
   }
   const perJob = lives.map((life) => life.cpuMsPerJob);
   emit("gitfaas_cpu_per_published_job_whole_life", {
