@@ -31,6 +31,7 @@ import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
 import { PodAddresses } from "./pod-addresses.js";
+import { ReportFilter } from "./report-filter.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 
 export interface KubernetesRuntimeOptions {
@@ -88,6 +89,8 @@ export class KubernetesRuntime implements Runtime {
   private closed = false;
   /** The addresses of the tracked pods that run, for publishes that do not say whose they are. */
   private readonly addresses = new PodAddresses();
+  /** Reports that would change nothing are not told (each costs a store write). */
+  private readonly reports = new ReportFilter();
   private unfinishedAtStart: readonly UnfinishedFunction[] = [];
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
@@ -260,11 +263,15 @@ export class KubernetesRuntime implements Runtime {
     what: string,
   ): void {
     this.informers.push(informer as unknown as Informer<KubernetesObject>);
-    const onObject = (object: T) => this.report(toStatus(object));
+    const onObject = (object: T) => {
+      const report = toStatus(object);
+      if (this.reports.changes(object.metadata?.uid, report)) this.report(report);
+    };
     informer.on("add", onObject);
     informer.on("update", onObject);
     informer.on("delete", (object: T) => {
       const last = toStatus(object);
+      const key = object.metadata?.uid;
       // A Job removed by ttlSecondsAfterFinished keeps the status it finished with; one deleted
       // before it finished will never finish, and nobody should wait for it.
       if (last && last.status !== "succeeded" && last.status !== "failed") {
@@ -274,9 +281,10 @@ export class KubernetesRuntime implements Runtime {
           finishedAt: new Date(),
           reason: `${what === "jobs" ? "Job" : "Pod"} deleted before it finished`,
         });
-      } else {
+      } else if (this.reports.changes(key, last)) {
         this.report(last);
       }
+      this.reports.forget(key);
     });
     informer.on("error", (error: unknown) => {
       if (this.closed) return;
