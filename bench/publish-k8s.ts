@@ -24,7 +24,7 @@ import { RenderedObjectApi } from "../src/runtime/kubernetes/rendered-object-api
 import { keepAliveCaller } from "./support/caller.js";
 import { BENCH_JOB_MANIFEST, baselineJob } from "./support/baseline-job.js";
 import { emit, interleaved, medianRoundRatio, percentile, round, type Measured } from "./support/measure.js";
-import { RUNNING_JOB_MANIFEST, wholeLife } from "./support/whole-life.js";
+import { RUNNING_JOB_MANIFEST, idleCpuMsPerSecond, wholeLife } from "./support/whole-life.js";
 import { startGitfaasProcess, startRelayProcess, type BenchProcess } from "./support/processes.js";
 import { tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
@@ -91,6 +91,7 @@ try {
     await publish();
     await relayed();
   }
+  const idleBefore = await idleCpuMsPerSecond(server, 20);
   const lives = [];
   for (let i = 0; i < LIFE_ROUNDS; i++) {
     const publishLife = async (): Promise<void> => {
@@ -111,11 +112,16 @@ try {
       }),
     );
   }
+  const idle = (idleBefore + (await idleCpuMsPerSecond(server, 20))) / 2;
   const perJob = lives.map((life) => life.cpuMsPerJob);
+  const perJobNet = lives.map((life) => life.cpuMsPerJob - (idle * life.seconds) / LIFE_JOBS);
   emit("gitfaas_cpu_per_published_job_whole_life", {
     cpu_ms_per_job: round(percentile(perJob, 50)),
     cpu_ms_per_job_min: round(Math.min(...perJob)),
     cpu_ms_per_job_max: round(Math.max(...perJob)),
+    // Less what gitfaas spends idle over the same time (measured for 20 s before and after the bursts).
+    cpu_ms_per_job_net_of_idle: round(percentile(perJobNet, 50)),
+    idle_cpu_ms_per_second: round(idle),
     cpu_ms_per_job_while_publishing: round(
       percentile(
         lives.map((life) => life.cpuMsPerJobDuringPublish),

@@ -48,6 +48,17 @@ async function finishedCount(caller: ReturnType<typeof keepAliveCaller>): Promis
   return total;
 }
 
+/**
+ * gitfaas's CPU per second while nothing happens (timers, the event-loop delay monitor of the default
+ * metrics): a burst's Jobs take the cluster about a minute to run on this box, and that time would be
+ * counted against them. Clock ticks are 10 ms: a long window.
+ */
+export async function idleCpuMsPerSecond(gitfaas: BenchProcess, seconds: number): Promise<number> {
+  const before = await cpuSeconds(gitfaas.pid);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  return ((await cpuSeconds(gitfaas.pid)) - before) * (1000 / seconds);
+}
+
 export interface WholeLife {
   /** gitfaas's CPU per published Job, from the first publish until it has recorded every Job finished. */
   readonly cpuMsPerJob: number;
