@@ -14,7 +14,7 @@
  * (accept, create, and the watch events that tell its status until gitfaas has recorded it finished),
  * over bursts of BENCH_LIFE_JOBS Jobs at c=8, the median of BENCH_LIFE_ROUNDS bursts.
  *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=2000, BENCH_ROUNDS=20,
- *                           BENCH_LIFE_JOBS=300, BENCH_LIFE_ROUNDS=5)
+ *                           BENCH_LIFE_JOBS=200, BENCH_LIFE_ROUNDS=5)
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../t
 // This machine's figures wander by a fifth from one minute to the next: many short alternating rounds.
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
-const LIFE_JOBS = Number(process.env.BENCH_LIFE_JOBS ?? 300);
+const LIFE_JOBS = Number(process.env.BENCH_LIFE_JOBS ?? 200);
 const LIFE_ROUNDS = Number(process.env.BENCH_LIFE_ROUNDS ?? 5);
 
 const namespace = await createNamespace("gitfaas-bench");
