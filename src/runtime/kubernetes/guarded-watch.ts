@@ -29,15 +29,31 @@ const CLIENT_TIMEOUT_MS = 30_000;
  * `request` on the config's connection pool instead of `fetch` with a web stream adapted to a Node stream
  * and split by readline; and each line decoded without the spec and managed fields (decodeWatchEvent).
  */
+export interface WatchReading {
+  /** A watch silent for longer is ended and watched again. */
+  readonly idleMs?: number;
+  /** What is kept of each object an event brings. */
+  readonly keep?: (object: object) => object;
+  /**
+   * An event line that can change nothing gitfaas follows: its object's resourceVersion, read from the
+   * text, and the line is not decoded (only the watch's resume point moves on); else undefined.
+   */
+  readonly skip?: (line: string) => string | undefined;
+}
+
 export class GuardedWatch extends Watch {
+  private readonly idleMs: number;
+  private readonly keep: (object: object) => object;
+
   constructor(
     config: ConstructorParameters<typeof Watch>[0],
     private readonly logger: Logger,
     private readonly what: string,
-    private readonly idleMs: number = DEFAULT_WATCH_IDLE_MS,
-    private readonly keep: (object: object) => object = (object) => object,
+    private readonly reading: WatchReading = {},
   ) {
     super(config);
+    this.idleMs = reading.idleMs ?? DEFAULT_WATCH_IDLE_MS;
+    this.keep = reading.keep ?? ((object) => object);
   }
 
   override watch(
@@ -118,7 +134,7 @@ export class GuardedWatch extends Watch {
         });
       }
       lifetime.heard();
-      readLines(response.body, lifetime, callback);
+      readLines(response.body, lifetime, callback, this.reading.skip);
     } catch (error) {
       lifetime.end(error);
     }
@@ -163,7 +179,12 @@ function watchLifetime(
 }
 
 /** Hands each line of the stream, decoded, to `callback`; a line that is not JSON is skipped, as the client does. */
-function readLines(body: NodeJS.ReadableStream, lifetime: WatchLifetime, callback: WatchCallback): void {
+function readLines(
+  body: NodeJS.ReadableStream,
+  lifetime: WatchLifetime,
+  callback: WatchCallback,
+  skip: WatchReading["skip"],
+): void {
   let partial = "";
   body.setEncoding("utf8");
   body.on("data", (chunk: string) => {
@@ -175,6 +196,11 @@ function readLines(body: NodeJS.ReadableStream, lifetime: WatchLifetime, callbac
       text = text.slice(newline + 1);
       newline = text.indexOf("\n");
       if (line.trim() === "") continue;
+      const version = skip?.(line);
+      if (version !== undefined) {
+        callback("BOOKMARK", { metadata: { resourceVersion: version } });
+        continue;
+      }
       let event: unknown;
       try {
         event = decodeWatchEvent(line);

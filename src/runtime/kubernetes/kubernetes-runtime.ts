@@ -30,6 +30,7 @@ import { StatusListeners } from "../status-listeners.js";
 import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
+import { pendingJobPodVersion } from "./lean-event.js";
 import { PodAddresses } from "./pod-addresses.js";
 import { ReportFilter } from "./report-filter.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
@@ -202,7 +203,11 @@ export class KubernetesRuntime implements Runtime {
     const podsPath = watchAllNamespaces ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`;
     // The cache keeps only what statuses are told from (statusFieldsOf), both of lists and of events.
     const watchOf = (what: string) =>
-      new GuardedWatch(this.config, this.options.logger, what, this.options.watchIdleMs, statusFieldsOf);
+      new GuardedWatch(this.config, this.options.logger, what, {
+        idleMs: this.options.watchIdleMs,
+        keep: statusFieldsOf,
+        skip: what === "pods" ? pendingJobPodVersion : undefined,
+      });
     const jobs = new ListWatch<V1Job>(
       jobsPath,
       watchOf("jobs"),
