@@ -10,7 +10,11 @@
  * production, called over a keep-alive HTTP/1.1 connection; so does a bare relay (support/relay.ts) that
  * sends the lean request, which tells the cost of any extra hop from what gitfaas adds. Jobs are created
  * suspended so that the job controller and the fake kubelet don't load the 2 cores while we measure.
- *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=2000, BENCH_ROUNDS=20)
+ * Before those, the whole cost: gitfaas's CPU time (from /proc) per published Job that runs to its end
+ * (accept, create, and the watch events that tell its status until gitfaas has recorded it finished),
+ * over bursts of BENCH_LIFE_JOBS Jobs at c=8, the median of BENCH_LIFE_ROUNDS bursts.
+ *   npm run bench:k8s      (starts the local control plane if needed; BENCH_REQUESTS=2000, BENCH_ROUNDS=20,
+ *                           BENCH_LIFE_JOBS=200, BENCH_LIFE_ROUNDS=5)
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -19,7 +23,8 @@ import { PooledKubeConfig, loadKubeConfig } from "../src/runtime/index.js";
 import { RenderedObjectApi } from "../src/runtime/kubernetes/rendered-object-api.js";
 import { keepAliveCaller } from "./support/caller.js";
 import { BENCH_JOB_MANIFEST, baselineJob } from "./support/baseline-job.js";
-import { emit, interleaved, medianRoundRatio, round, type Measured } from "./support/measure.js";
+import { emit, interleaved, medianRoundRatio, percentile, round, type Measured } from "./support/measure.js";
+import { RUNNING_JOB_MANIFEST, idleCpuMsPerSecond, wholeLife } from "./support/whole-life.js";
 import { startGitfaasProcess, startRelayProcess, type BenchProcess } from "./support/processes.js";
 import { tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
@@ -27,13 +32,21 @@ import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../t
 // This machine's figures wander by a fifth from one minute to the next: many short alternating rounds.
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
+const LIFE_JOBS = Number(process.env.BENCH_LIFE_JOBS ?? 200);
+const LIFE_ROUNDS = Number(process.env.BENCH_LIFE_ROUNDS ?? 5);
 
 const namespace = await createNamespace("gitfaas-bench");
 const workDir = await tempDir("bench-k8s");
 const repo = join(workDir, "repo");
 await writeTree(repo, {
-  "config.json": JSON.stringify({ topics: [{ name: "job", configs: ["job.yaml"] }] }),
+  "config.json": JSON.stringify({
+    topics: [
+      { name: "job", configs: ["job.yaml"] },
+      { name: "life", configs: ["life.yaml"] },
+    ],
+  }),
   "job.yaml": BENCH_JOB_MANIFEST,
+  "life.yaml": RUNNING_JOB_MANIFEST,
 });
 const kubeconfig = await serviceAccountKubeconfig(namespace, join(workDir, "sa.kubeconfig"));
 // The client the usual way, as the same service account, over one pooled connection.
@@ -78,7 +91,55 @@ try {
     await publish();
     await relayed();
   }
-  for (const concurrency of [1, 32]) {
+  const idleBefore = await idleCpuMsPerSecond(server, 20);
+  const lives = [];
+  for (let i = 0; i < LIFE_ROUNDS; i++) {
+    const publishLife = async (): Promise<void> => {
+      const answer = await caller.post("/publish/life", "hello", "text/plain");
+      if (answer.status !== 202) throw new Error(`publish failed: ${answer.text}`);
+    };
+    const clusterFinished = async (): Promise<number> => {
+      const listed = await batch.listNamespacedJob({ namespace, labelSelector: "gitfaas.dev/topic=life" });
+      return listed.items.filter((job) => (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0)
+        .length;
+    };
+    lives.push(
+      await wholeLife(server, caller, {
+        count: LIFE_JOBS,
+        concurrency: 8,
+        publish: publishLife,
+        clusterFinished,
+      }),
+    );
+  }
+  const idle = (idleBefore + (await idleCpuMsPerSecond(server, 20))) / 2;
+  const perJob = lives.map((life) => life.cpuMsPerJob);
+  const perJobNet = lives.map((life) => life.cpuMsPerJob - (idle * life.seconds) / LIFE_JOBS);
+  emit("gitfaas_cpu_per_published_job_whole_life", {
+    cpu_ms_per_job: round(percentile(perJob, 50)),
+    cpu_ms_per_job_min: round(Math.min(...perJob)),
+    cpu_ms_per_job_max: round(Math.max(...perJob)),
+    // Less what gitfaas spends idle over the same time (measured for 20 s before and after the bursts).
+    cpu_ms_per_job_net_of_idle: round(percentile(perJobNet, 50)),
+    idle_cpu_ms_per_second: round(idle),
+    cpu_ms_per_job_while_publishing: round(
+      percentile(
+        lives.map((life) => life.cpuMsPerJobDuringPublish),
+        50,
+      ),
+    ),
+    jobs_per_round: LIFE_JOBS,
+    rounds: LIFE_ROUNDS,
+    concurrency: 8,
+    seconds_per_round: round(
+      percentile(
+        lives.map((life) => life.seconds),
+        50,
+      ),
+    ),
+    target_cpu_ms_per_job: 3,
+  });
+  for (const concurrency of [1, 8]) {
     const measured = await interleaved(
       {
         raw: async () => {
@@ -119,6 +180,8 @@ try {
       baseline_p99_ms: round(raw.p99),
       baseline_per_second: round(raw.perSecond),
       ratio_p50: round(gitfaas.p50 / raw.p50),
+      ratio_per_second: round(gitfaas.perSecond / raw.perSecond),
+      target_ratio_per_second: 0.8,
       ratio_p50_median_of_rounds: round(medianRoundRatio(gitfaas, raw)),
       added_p50_ms: round(gitfaas.p50 - raw.p50),
       target_ratio_p50: 1.3,

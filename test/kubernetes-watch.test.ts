@@ -204,7 +204,7 @@ test("a watch hands on what `keep` picks of each object, and ERROR events as the
   const seen: [string, unknown][] = [];
   try {
     await new Promise<void>((resolve, reject) => {
-      void new GuardedWatch(config, silentLogger(), "jobs", 10_000, statusFieldsOf)
+      void new GuardedWatch(config, silentLogger(), "jobs", { idleMs: 10_000, keep: statusFieldsOf })
         .watch(
           "/apis/batch/v1/namespaces/ns/jobs",
           {},

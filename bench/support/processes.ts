@@ -14,7 +14,7 @@ const RELAY = fileURLToPath(new URL("../../dist-bench/bench/support/relay.js", i
 
 export interface BenchProcess {
   readonly url: string;
-  /** For reading its memory and CPU time from /proc. */
+  /** Its process id: its memory and CPU time are read from /proc. */
   readonly pid: number;
   stop(): Promise<void>;
 }
@@ -74,7 +74,10 @@ export async function startRelayProcess(kubeconfig: string, namespace: string): 
 /** A compiled entry point, with only PATH and HOME from our environment. */
 function spawnNode(args: readonly string[], stdout: number | "pipe"): ChildProcess {
   if (!existsSync(args[0]!)) throw new Error(`${args[0]} is missing: npm run bench:k8s builds it`);
-  return spawn(process.execPath, args, {
+  // BENCH_CPU_PROF=<dir>: each process writes a CPU profile there when it ends, to see where time goes.
+  const profile = process.env.BENCH_CPU_PROF;
+  const flags = profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [];
+  return spawn(process.execPath, [...flags, ...args], {
     stdio: ["ignore", stdout, "inherit"],
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
   });

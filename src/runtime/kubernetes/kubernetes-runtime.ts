@@ -31,8 +31,10 @@ import { StatusListeners } from "../status-listeners.js";
 import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
+import { pendingJobPodVersion } from "./lean-event.js";
 import { PodAddresses } from "./pod-addresses.js";
 import { pagedList, type ListPage, type PageRequest } from "./paged-list.js";
+import { ReportFilter } from "./report-filter.js";
 import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 import {
   PUSHBACK_DELAYS,
@@ -117,6 +119,8 @@ export class KubernetesRuntime implements Runtime {
   private readonly clock: PushbackClock;
   /** The addresses of the tracked pods that run, for publishes that do not say whose they are. */
   private readonly addresses = new PodAddresses();
+  /** Reports that would change nothing are not told (each costs a store write). */
+  private readonly reports = new ReportFilter();
   private unfinishedAtStart: readonly UnfinishedFunction[] = [];
   /** The kinds ("jobs", "pods") listed whole at least once. */
   private readonly listedKinds = new Set<string>();
@@ -334,7 +338,11 @@ export class KubernetesRuntime implements Runtime {
     const podsPath = watchAllNamespaces ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`;
     // The cache keeps only what statuses are told from (statusFieldsOf), both of lists and of events.
     const watchOf = (what: string) =>
-      new GuardedWatch(this.config, this.options.logger, what, this.options.watchIdleMs, statusFieldsOf);
+      new GuardedWatch(this.config, this.options.logger, what, {
+        idleMs: this.options.watchIdleMs,
+        keep: statusFieldsOf,
+        skip: what === "pods" ? pendingJobPodVersion : undefined,
+      });
     const selected = { labelSelector: TRACKED_SELECTOR };
     const jobs = new ListWatch<V1Job>(
       jobsPath,
@@ -410,11 +418,15 @@ export class KubernetesRuntime implements Runtime {
     what: string,
   ): void {
     this.informers.push(informer as unknown as Informer<KubernetesObject>);
-    const onObject = (object: T) => this.report(toStatus(object));
+    const onObject = (object: T) => {
+      const report = toStatus(object);
+      if (this.reports.changes(object.metadata?.uid, report)) this.report(report);
+    };
     informer.on("add", onObject);
     informer.on("update", onObject);
     informer.on("delete", (object: T) => {
       const last = toStatus(object);
+      const key = object.metadata?.uid;
       // A Job removed by ttlSecondsAfterFinished keeps the status it finished with; one deleted
       // before it finished will never finish, and nobody should wait for it.
       if (last && last.status !== "succeeded" && last.status !== "failed") {
@@ -424,9 +436,10 @@ export class KubernetesRuntime implements Runtime {
           finishedAt: new Date(),
           reason: `${what === "jobs" ? "Job" : "Pod"} deleted before it finished`,
         });
-      } else {
+      } else if (this.reports.changes(key, last)) {
         this.report(last);
       }
+      this.reports.forget(key);
     });
     informer.on("error", (error: unknown) => {
       if (this.closed) return;
