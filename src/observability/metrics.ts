@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { KubernetesCall } from "../runtime/index.js";
 import type { StoreCall } from "../store/index.js";
 
+/** How often the event loop's delay is sampled (see GitfaasMetrics' constructor). */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 /**
  * The label value of a publish whose topic is not in the served catalog: a `/` no topic name can hold
  * (src/catalog), so that a caller sending made-up topics cannot add label values (each one a series).
@@ -123,7 +126,10 @@ export class GitfaasMetrics {
     sync: () => SyncView,
     readonly enabled = true,
   ) {
-    collectDefaultMetrics({ register: this.registry });
+    // The event-loop delay histogram samples with a timer: prom-client's default of every 10 ms wakes an
+    // idle gitfaas 100 times a second. Measured idle (in-process server, 20 s): 4.0 ms of CPU a second
+    // at 10 ms, 1.6 ms at 100 ms. Every 100 ms still gives its percentiles; each sample is as exact.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     this.stateGauges(sync);
   }
 
