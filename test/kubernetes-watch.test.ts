@@ -276,46 +276,55 @@ test("the first list is taken in pages (limit, continue), and every Job of every
   }
 });
 
-test("a first list the API server refuses settles nothing as vanished; the Job is reported once a later list has it", async () => {
-  let jobLists = 0;
-  const server = http.createServer((request, response) => {
-    response.setHeader("content-type", "application/json");
-    const url = new URL(request.url ?? "/", "http://x");
-    if (url.searchParams.get("watch") === "true") {
-      response.flushHeaders();
-      return;
-    }
-    const jobs = url.pathname.includes("/jobs");
-    if (jobs && ++jobLists === 1) {
-      response.statusCode = 500;
-      response.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 500 }));
-      return;
-    }
-    response.end(
-      JSON.stringify({ kind: "List", metadata: { resourceVersion: "3" }, items: jobs ? [JOB] : [] }),
+test(
+  "a first list the API server refuses settles nothing as vanished; once a later list comes, the Job is reported and a function with no object is settled gone",
+  { timeout: 20_000 },
+  async () => {
+    const vanished = "f-33333333-3333-4333-8333-333333333333-r-44444444-4444-4444-8444-444444444444";
+    let jobLists = 0;
+    const server = http.createServer((request, response) => {
+      response.setHeader("content-type", "application/json");
+      const url = new URL(request.url ?? "/", "http://x");
+      if (url.searchParams.get("watch") === "true") {
+        response.flushHeaders();
+        return;
+      }
+      const jobs = url.pathname.includes("/jobs");
+      if (jobs && ++jobLists === 1) {
+        response.statusCode = 500;
+        response.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 500 }));
+        return;
+      }
+      response.end(
+        JSON.stringify({ kind: "List", metadata: { resourceVersion: "3" }, items: jobs ? [JOB] : [] }),
+      );
+    });
+    const { runtime, dir } = await runtimeAgainst(server, "refused-list", { rewatchDelayMs: 50 });
+    const reports: StatusReport[] = [];
+    const reported = new Promise<void>((resolve) =>
+      runtime.onStatus((report) => {
+        reports.push(report);
+        if (reports.length === 2) resolve();
+      }),
     );
-  });
-  const { runtime, dir } = await runtimeAgainst(server, "refused-list", { rewatchDelayMs: 50 });
-  const reports: StatusReport[] = [];
-  const reported = new Promise<void>((resolve) =>
-    runtime.onStatus((report) => {
-      reports.push(report);
-      if (report.status === "succeeded") resolve();
-    }),
-  );
-  try {
-    await runtime.reconcile([{ functionUid: FUNCTION_UID, status: "running", applied: true }]);
-    await runtime.start();
-    await reported;
-    assert.deepEqual(
-      reports.map((report) => [report.functionUid, report.status]),
-      [[FUNCTION_UID, "succeeded"]],
-    );
-    assert.equal(jobLists, 2);
-  } finally {
-    await runtime.close();
-    server.closeAllConnections();
-    server.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+    try {
+      await runtime.reconcile([
+        { functionUid: FUNCTION_UID, status: "running", applied: true },
+        { functionUid: vanished, status: "running", applied: true },
+      ]);
+      await runtime.start();
+      await reported;
+      assert.deepEqual(reports.map((report) => [report.functionUid, report.status]).sort(), [
+        [FUNCTION_UID, "succeeded"],
+        [vanished, "failed"],
+      ]);
+      assert.match(reports.find((report) => report.functionUid === vanished)?.reason ?? "", /gone/);
+      assert.equal(jobLists, 2);
+    } finally {
+      await runtime.close();
+      server.closeAllConnections();
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);

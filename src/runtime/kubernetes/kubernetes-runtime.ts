@@ -5,7 +5,6 @@ import {
   VersionApi,
   ListWatch,
   type Informer,
-  type ObjectCache,
   type KubernetesObject,
   type V1Job,
   type V1Pod,
@@ -122,8 +121,8 @@ export class KubernetesRuntime implements Runtime {
   /** Reports that would change nothing are not told (each costs a store write). */
   private readonly reports = new ReportFilter();
   private unfinishedAtStart: readonly UnfinishedFunction[] = [];
-  /** The kinds ("jobs", "pods") listed whole at least once. */
-  private readonly listedKinds = new Set<string>();
+  /** Per kind ("jobs", "pods") listed whole at least once: the functions of its last list. */
+  private readonly listedFunctions = new Map<string, ReadonlySet<string>>();
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.statuses = new StatusListeners(options.logger);
@@ -374,10 +373,10 @@ export class KubernetesRuntime implements Runtime {
     this.follow(jobs, statusOfJob, "jobs");
     this.follow(pods, statusOfPod, "pods");
     await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
-    // Without both first lists, absence proves nothing: leave those functions as they are. (A list
-    // that fails does not fail the informer's start: the informer reports it as an error event.)
-    if (this.listedKinds.has("jobs") && this.listedKinds.has("pods")) this.settleVanished(jobs, pods);
-    else this.unfinishedAtStart = [];
+    // Without both first lists, absence proves nothing: those functions wait for a later list of each
+    // kind (a list that fails does not fail the informer's start: the informer reports it as an error
+    // event, and lists again).
+    this.settleVanishedOnceListed();
   }
 
   /**
@@ -390,7 +389,8 @@ export class KubernetesRuntime implements Runtime {
   ): Promise<L> {
     const began = performance.now();
     const list = await pagedList<T, L>(page, statusFieldsOf);
-    this.listedKinds.add(what);
+    this.listedFunctions.set(what, functionUidsOf(list.items));
+    this.settleVanishedOnceListed();
     this.options.logger.info(
       { watch: what, objects: list.items.length, ms: Math.round(performance.now() - began) },
       "listed tracked objects",
@@ -461,15 +461,11 @@ export class KubernetesRuntime implements Runtime {
    * nobody watched (a TTL, a person): how they ended is unknown, and nobody should wait for them.
    * Only applied ones are judged: those were created before the list was taken, so they would be in it.
    */
-  private settleVanished(
-    jobs: Informer<V1Job> & ObjectCache<V1Job>,
-    pods: Informer<V1Pod> & ObjectCache<V1Pod>,
-  ): void {
-    const present = new Set<string>();
-    for (const object of [...jobs.list(), ...pods.list()]) {
-      const uid = object.metadata?.annotations?.[TRACKING.functionUidAnnotation];
-      if (uid) present.add(uid);
-    }
+  private settleVanishedOnceListed(): void {
+    const jobs = this.listedFunctions.get("jobs");
+    const pods = this.listedFunctions.get("pods");
+    if (!jobs || !pods || this.unfinishedAtStart.length === 0) return;
+    const present = new Set([...jobs, ...pods]);
     for (const fn of this.unfinishedAtStart) {
       if (present.has(fn.functionUid)) continue;
       this.report({
@@ -546,4 +542,14 @@ export class KubernetesRuntime implements Runtime {
 
 function describeApplied(applied: readonly AppliedObject[]): string {
   return applied.map((a) => `${a.kind}/${a.name}${a.namespace ? ` in ${a.namespace}` : ""}`).join(", ");
+}
+
+/** The functions gitfaas's annotation names on these objects. */
+function functionUidsOf(objects: readonly KubernetesObject[]): ReadonlySet<string> {
+  const uids = new Set<string>();
+  for (const object of objects) {
+    const uid = object.metadata?.annotations?.[TRACKING.functionUidAnnotation];
+    if (uid) uids.add(uid);
+  }
+  return uids;
 }
