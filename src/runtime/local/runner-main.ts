@@ -9,7 +9,7 @@
  * supervisor outlives it, and the next gitfaas takes them over as after its own crash.
  */
 import type { Logger } from "../../logging/index.js";
-import type { FunctionLaunch } from "../port.js";
+import type { FunctionLaunch, StatusReport } from "../port.js";
 import { LocalRuntime } from "./local-runtime.js";
 import { receive, send, type FromRunner, type ToRunner } from "./runner-protocol.js";
 
@@ -45,6 +45,43 @@ function plain(fields: object): Record<string, unknown> {
   );
 }
 
+/**
+ * Status reports go to gitfaas in batches, one write every STATUS_BATCH_MS at most: gitfaas then stores
+ * a batch in one commit, and a function that ends within the window (most quick lambdas) is told once,
+ * finished, rather than running then finished — its final report carries its start all the same.
+ */
+const STATUS_BATCH_MS = 10;
+
+class StatusBatch {
+  private readonly pending = new Map<string, StatusReport>();
+  private timer: NodeJS.Timeout | undefined;
+
+  add(report: StatusReport): void {
+    const earlier = this.pending.get(report.functionUid);
+    // A final report is never replaced by a later "running" (none can come; this only keeps it so).
+    if (earlier && isFinal(earlier) && !isFinal(report)) return;
+    // Re-inserted at the end: reports of different functions keep the order of their last change.
+    this.pending.delete(report.functionUid);
+    this.pending.set(report.functionUid, report);
+    this.timer ??= setTimeout(() => this.flush(), STATUS_BATCH_MS);
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const reports = [...this.pending.values()];
+    this.pending.clear();
+    if (reports.length > 0)
+      process.stdout.write(
+        reports.map((report) => `${JSON.stringify({ type: "status", report })}\n`).join(""),
+      );
+  }
+}
+
+const isFinal = (report: StatusReport): boolean =>
+  report.status === "succeeded" || report.status === "failed";
+const statuses = new StatusBatch();
+
 let runtime: LocalRuntime | undefined;
 let url = "";
 let heardListening: () => void = () => undefined;
@@ -64,14 +101,11 @@ function keep(launch: FunctionLaunch): void {
     .then(
       () => tell({ type: "kept", functionUid: launch.functionUid }),
       (error: unknown) =>
-        tell({
-          type: "status",
-          report: {
-            functionUid: launch.functionUid,
-            status: "failed",
-            finishedAt: new Date(),
-            reason: `the local runtime could not start it: ${error instanceof Error ? error.message : String(error)}`,
-          },
+        statuses.add({
+          functionUid: launch.functionUid,
+          status: "failed",
+          finishedAt: new Date(),
+          reason: `the local runtime could not start it: ${error instanceof Error ? error.message : String(error)}`,
         }),
     );
   keeping.add(kept);
@@ -94,6 +128,7 @@ async function close(id: number): Promise<void> {
   closing = true;
   await Promise.allSettled([...keeping]);
   await runtime?.close();
+  statuses.flush();
   tell({ type: "done", id });
   process.exit(0);
 }
@@ -107,7 +142,7 @@ function handle(message: ToRunner): void {
         listening,
         logger: forwardingLogger({}),
       });
-      runtime.onStatus((report) => tell({ type: "status", report }));
+      runtime.onStatus((report) => statuses.add(report));
       tell({ type: "ready" });
       return;
     case "listening":
