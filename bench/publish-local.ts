@@ -4,7 +4,8 @@
  * publish → 202, in alternating rounds with the publishes, each round's runs awaited before the next
  * (and, as "before", publishes to a server with `--local-runner inline`); a bare spawn of the same lambda for publish → answer, and the memory gained over
  * as long a run of GET /healthz for the memory gained serving a large log.
- *   npm run bench            (BENCH_REQUESTS=400 to change the sample size, BENCH_LOG_MIB=128 the log's)
+ *   npm run bench            (BENCH_REQUESTS=1000 the sample size, BENCH_WARM_UP=200 the unmeasured calls of
+ *                             each way first, BENCH_LOG_MIB=128 the log's)
  */
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
@@ -20,7 +21,9 @@ import {
   writeTree,
 } from "../test/support/gitfaas-fixture.js";
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1000);
+/** Calls of each way made before measuring, so that the figures are of warm code (JIT, caches, pools). */
+const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 200);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 30);
 const LOG_MIB = Number(process.env.BENCH_LOG_MIB ?? 128);
 
@@ -63,6 +66,11 @@ function publisher(url: string) {
 try {
   const after = publisher(server.url);
   const before = publisher(inline.url);
+  for (const warm of [() => http(server.url, "GET", "/healthz"), after.publish, before.publish]) {
+    for (let i = 0; i < WARM_UP; i++) await warm();
+  }
+  await after.drain();
+  await before.drain();
   for (const concurrency of [1, 16]) {
     const measured = await interleaved(
       {
