@@ -89,6 +89,7 @@ export class LocalRunnerClient extends LocalRunFolders implements Runtime {
     // Once in the pipe it survives a crash of gitfaas (see above); a runner that died meanwhile is
     // replaced, and the launch handed to the next.
     await new Promise<void>((resolve) => send(runner.stdin, { type: "apply", launch }, () => resolve()));
+    // The runner gives slots in the order it is handed functions: beyond the limit, this one waits.
     return applyOutcome(plans, this.unsettled.size > this.options.concurrency);
   }
 
