@@ -20,13 +20,22 @@ async function runtimeAgainst(
 ): Promise<{ runtime: KubernetesRuntime; dir: string }> {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
+  return runtimeFor(`http://127.0.0.1:${(server.address() as { port: number }).port}`, name, options);
+}
+
+/** A kubernetes runtime whose API server answers at `server`, with its kubeconfig in a new folder. */
+async function runtimeFor(
+  server: string,
+  name: string,
+  options: Partial<KubernetesRuntimeOptions> = {},
+): Promise<{ runtime: KubernetesRuntime; dir: string }> {
   const dir = await tempDir(name);
   const kubeconfig = join(dir, "kubeconfig");
   await writeFile(
     kubeconfig,
     `apiVersion: v1
 kind: Config
-clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
+clusters: [{name: c, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]
 users: [{name: u, user: {token: not-a-secret}}]
 contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
 current-context: c
@@ -107,23 +116,7 @@ async function followUntilSucceeded(server: string, watchIdleMs?: number): Promi
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on("unhandledRejection", onUnhandled);
-  const dir = await tempDir("watch");
-  const kubeconfig = join(dir, "kubeconfig");
-  await writeFile(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]
-users: [{name: u, user: {token: not-a-secret}}]
-contexts: [{name: c, context: {cluster: c, user: u, namespace: ns}}]
-current-context: c
-`,
-  );
-  const runtime = new KubernetesRuntime({
-    kubeconfig,
-    namespace: "ns",
-    watchAllNamespaces: false,
-    logger: silentLogger(),
+  const { runtime, dir } = await runtimeFor(server, "watch", {
     rewatchDelayMs: 50,
     ...(watchIdleMs === undefined ? {} : { watchIdleMs }),
   });
