@@ -1,9 +1,6 @@
-import { readFile } from "node:fs/promises";
+import { cpuSeconds } from "./proc-stats.js";
 import type { BenchProcess } from "./processes.js";
 import type { keepAliveCaller } from "./caller.js";
-
-/** The kernel counts a process's CPU time in clock ticks of 10 ms (USER_HZ is 100 on Linux). */
-const TICKS_PER_SECOND = 100;
 
 /** What the bench publishes for the whole-life figure: a Job that runs (not suspended) and ends at once. */
 export const RUNNING_JOB_MANIFEST = `apiVersion: batch/v1
@@ -29,15 +26,6 @@ spec:
             - name: FUNCTION_UID
               value: "{{FUNCTION_UID}}"
 `;
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-export async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces) start at the state, field 3; utime and stime
-  // are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
 
 /** How many functions gitfaas counted finished, from its own metrics. */
 async function finishedCount(caller: ReturnType<typeof keepAliveCaller>): Promise<number> {

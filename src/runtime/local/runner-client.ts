@@ -19,7 +19,7 @@ import {
   type RunnerSettings,
   type ToRunner,
 } from "./runner-protocol.js";
-import { readProcStat, writeAtomically, type SupervisorRecord } from "./supervisor.js";
+import { processRecord, stillRunning, writeAtomically, type SupervisorRecord } from "./supervisor.js";
 
 type RunnerProcess = ChildProcessByStdio<Writable, Readable, null>;
 
@@ -236,10 +236,8 @@ function holdsProcess(runner: RunnerProcess, hold: boolean): void {
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 function recordRunner(file: string, pid: number | undefined): void {
-  const stat = pid === undefined ? undefined : readProcStat(pid);
-  if (pid === undefined || stat === undefined) return;
-  const record: SupervisorRecord = { pid, startTime: stat.startTime, startedAt: Date.now() };
-  writeAtomically(file, JSON.stringify(record));
+  const record = processRecord(pid);
+  if (record !== undefined) writeAtomically(file, JSON.stringify(record));
 }
 
 /**
@@ -252,10 +250,7 @@ async function previousRunnerGone(file: string, logger: Logger): Promise<void> {
     () => undefined,
   );
   if (!record) return;
-  const alive = (): boolean => {
-    const now = readProcStat(record.pid);
-    return now !== undefined && now.startTime === record.startTime && now.state !== "Z";
-  };
+  const alive = (): boolean => stillRunning(record);
   const until = Date.now() + PREVIOUS_RUNNER_GRACE_MS;
   while (alive() && Date.now() < until) await sleep(20);
   if (alive()) {

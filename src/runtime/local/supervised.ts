@@ -5,7 +5,8 @@ import { constants } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  readProcStat,
+  processRecord,
+  stillRunning,
   writeAtomically,
   type ExitRecord,
   type SupervisorRecord,
@@ -150,9 +151,8 @@ export async function startSupervised(procDir: string, spec: SupervisorSpec): Pr
  * this gitfaas, but a crash meanwhile would leave it unknown to the next.
  */
 function recordSupervisor(procDir: string, pid: number | undefined): void {
-  const stat = pid === undefined ? undefined : readProcStat(pid);
-  if (pid === undefined || stat === undefined) return;
-  const record: SupervisorRecord = { pid, startTime: stat.startTime, startedAt: Date.now() };
+  const record = processRecord(pid);
+  if (record === undefined) return;
   try {
     writeAtomically(join(procDir, "supervisor.json"), JSON.stringify(record));
   } catch {
@@ -167,11 +167,7 @@ function recordSupervisor(procDir: string, pid: number | undefined): void {
 export async function adoptSupervised(procDir: string, pollMs: number): Promise<SupervisedRun | undefined> {
   const record = await readJson<SupervisorRecord>(join(procDir, "supervisor.json"));
   if (record === undefined) return undefined;
-  const alive = (): boolean => {
-    const now = readProcStat(record.pid);
-    // A zombie has ended; a different start time is another process that got the pid.
-    return now !== undefined && now.startTime === record.startTime && now.state !== "Z" && now.state !== "X";
-  };
+  const alive = (): boolean => stillRunning(record);
   const ended = (async () => {
     while (alive()) await sleep(pollMs);
     return normalized(await readJson<ExitRecord | { code: number }>(join(procDir, "exit.json")));

@@ -46,6 +46,22 @@ export function readProcStat(pid: number): { startTime: string; state: string } 
   return state === undefined || startTime === undefined ? undefined : { startTime, state };
 }
 
+/**
+ * What a later process tells this process by (its pid and start time: a recycled pid has another start
+ * time), taken as it starts; undefined when it is gone already.
+ */
+export function processRecord(pid: number | undefined): SupervisorRecord | undefined {
+  const stat = pid === undefined ? undefined : readProcStat(pid);
+  if (pid === undefined || stat === undefined) return undefined;
+  return { pid, startTime: stat.startTime, startedAt: Date.now() };
+}
+
+/** Whether the process a record names is still running: not gone, not a zombie, not another with its pid. */
+export function stillRunning(record: SupervisorRecord): boolean {
+  const now = readProcStat(record.pid);
+  return now !== undefined && now.startTime === record.startTime && now.state !== "Z" && now.state !== "X";
+}
+
 export function writeAtomically(file: string, content: string): void {
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, content, { mode: 0o600 });
