@@ -168,6 +168,19 @@ test("local: runs beyond the concurrency limit wait their turn", async () => {
   assert.ok(secondStart.startedAt.getTime() >= firstDone.finishedAt.getTime());
 });
 
+test("local: launches applied together, faster than they are written, wait in the order of the calls", async () => {
+  const { runtime, reports, finished } = harness(1);
+  const launches = Array.from({ length: 24 }, () => launch([job("true")]));
+  // Not awaited one by one: as the local runner applies what comes down its pipe.
+  await Promise.all(launches.map((fn) => runtime.apply(fn)));
+  for (const fn of launches) await finished(fn.functionUid);
+  const started = reports.filter((report) => report.status === "running").map((report) => report.functionUid);
+  assert.deepEqual(
+    started,
+    launches.map((fn) => fn.functionUid),
+  );
+});
+
 test("local: scratch volumes are fresh per attempt and removed after, mountPath maps to them", async () => {
   const { runtime, finished } = harness();
   const script = [

@@ -58,6 +58,12 @@ interface PlanResult {
   readonly reason: string | null;
 }
 
+/** How a function's run gets its slot (see execute). */
+interface RunStart {
+  readonly resumedFrom?: Date;
+  readonly slot?: Promise<() => void>;
+}
+
 /** What one object's attempts share. `firstAttempt` is above 1 when a run is taken over after a restart. */
 interface PlanContext {
   readonly launch: FunctionLaunch;
@@ -141,12 +147,21 @@ export class LocalRuntime extends LocalRunFolders implements Runtime {
     // Every object is read before anything starts, so a manifest is run whole or not at all.
     const plans = launch.objects.map((object) => planRun(object, launch.path));
     const runDir = join(this.runsDir, launch.functionUid);
-    await mkdir(runDir, { recursive: true });
-    // Only the owner reads it: rendered env values can be secrets.
-    const kept: KeptLaunch = { launch, order: Date.now() * 1000 + (this.applied++ % 1000) };
-    await writeFile(join(runDir, "launch.json"), JSON.stringify(kept), { mode: 0o600 });
-    this.track(launch.functionUid, this.execute(launch, plans, runDir, undefined));
-    return applyOutcome(plans, this.slots.queued > 0);
+    // Its place in the queue is taken now, in the order of the calls: the writes below may end in
+    // another order when launches come faster than they are written (from the local runner, they do).
+    const slot = this.slots.acquire();
+    const queued = this.slots.queued > 0;
+    try {
+      await mkdir(runDir, { recursive: true });
+      // Only the owner reads it: rendered env values can be secrets.
+      const kept: KeptLaunch = { launch, order: Date.now() * 1000 + (this.applied++ % 1000) };
+      await writeFile(join(runDir, "launch.json"), JSON.stringify(kept), { mode: 0o600 });
+    } catch (error) {
+      void slot.then((release) => release());
+      throw error;
+    }
+    this.track(launch.functionUid, this.execute(launch, plans, runDir, { slot }));
+    return applyOutcome(plans, queued);
   }
 
   /** Of these functions, those whose launch this runtime never kept (no launch, no result on disk). */
@@ -175,14 +190,18 @@ export class LocalRuntime extends LocalRunFolders implements Runtime {
     void execution.finally(() => this.executions.delete(execution));
   }
 
-  /** `resumedFrom`: the start of a run taken over after a restart; it takes its slot at once. */
+  /**
+   * `start.resumedFrom`: the start of a run taken over after a restart; it takes its slot at once.
+   * `start.slot`: its place in the queue, taken by apply; else one is taken now.
+   */
   private async execute(
     launch: FunctionLaunch,
     plans: readonly LocalRunPlan[],
     runDir: string,
-    resumedFrom: Date | undefined,
+    start: RunStart,
   ): Promise<void> {
-    const release = resumedFrom ? this.slots.take() : await this.slots.acquire();
+    const { resumedFrom } = start;
+    const release = resumedFrom ? this.slots.take() : await (start.slot ?? this.slots.acquire());
     try {
       // Never started: launch.json stays, and the next start queues it again.
       if (this.closing && !resumedFrom) return;
@@ -446,7 +465,7 @@ export class LocalRuntime extends LocalRunFolders implements Runtime {
     // Started together after every await above, so that the caller hears of none finishing before it
     // has counted them.
     for (const { uid, kept, plans, startedAt } of taken) {
-      this.track(uid, this.execute(kept.launch, plans, join(this.runsDir, uid), startedAt));
+      this.track(uid, this.execute(kept.launch, plans, join(this.runsDir, uid), { resumedFrom: startedAt }));
     }
     return taken.map((entry) => entry.uid);
   }
