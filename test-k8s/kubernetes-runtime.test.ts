@@ -51,6 +51,23 @@ ${options.spec ?? ""}  template:
 ${options.podSpec ?? ""}`;
 }
 
+/** A Pod no Job owns: its phase is its function's whole story. */
+function pod(name: string, annotations: Record<string, string>) {
+  const lines = Object.entries(annotations).map(([key, value]) => `\n    ${key}: "${value}"`);
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}-{{RANDOM}}
+  annotations:${lines.join("")}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: busybox
+      command: ["sh", "-c", "echo hi"]
+`;
+}
+
 const MANIFESTS: Record<string, string> = {
   "ok.yaml": job("ok"),
   "fails.yaml": job("fails", {
@@ -73,6 +90,9 @@ const MANIFESTS: Record<string, string> = {
                     storage: 1Mi
 `,
   }),
+  "brief.yaml": job("brief", { podAnnotations: { "gitfaas.dev/fake-run-duration": "3s" } }),
+  "bare.yaml": pod("bare", { "gitfaas.dev/fake-start-delay": "1s", "gitfaas.dev/fake-run-duration": "3s" }),
+  "bare-waiting.yaml": pod("waiting", { "gitfaas.dev/fake-start-delay": "10m" }),
   "other-namespace.yaml": job("other").replace(
     "metadata:\n  name:",
     "metadata:\n  namespace: kube-system\n  name:",
@@ -221,6 +241,58 @@ test("publish creates the Job in gitfaas's namespace with tracking labels on Job
   const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "succeeded");
   assert.equal(fn.attempts, 1);
   assert.ok(fn.startedAt && fn.finishedAt);
+});
+
+/** The function whose running pod has this address, as gitfaas's runtime knows it. */
+function functionAt(server: Running, address: string): string | undefined {
+  return (server.runtime as { functionAt?: (address: string) => string | undefined }).functionAt?.(address);
+}
+
+test("a Job's pod is followed while it runs: running, and its address names its function until it ends", async () => {
+  const published = await publish(gitfaas, "brief");
+  const functionUid = published.applies[0]!.functionUid;
+  await functionOf(gitfaas, published.requestUid, (f) => f.status === "running");
+  const [running] = await podsOf(published.requestUid);
+  const address = running?.status?.podIP;
+  assert.ok(address, "the running pod has an address");
+  await until(
+    "its address to name its function",
+    async () => functionAt(gitfaas, address) === functionUid || undefined,
+  );
+  const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "succeeded");
+  assert.equal(fn.attempts, 1);
+  assert.ok(fn.startedAt && fn.finishedAt);
+  // The cluster may give the address to another pod at once: it names nobody once the pod has ended.
+  await until(
+    "its address to be given back",
+    async () => functionAt(gitfaas, address) === undefined || undefined,
+  );
+});
+
+test("a bare Pod: pending, running with its address, succeeded; one deleted before it ran ends failed", async () => {
+  const published = await publish(gitfaas, "bare");
+  const functionUid = published.applies[0]!.functionUid;
+  const running = await functionOf(gitfaas, published.requestUid, (f) => f.status === "running");
+  assert.ok(running.startedAt);
+  const address = (await podsOf(published.requestUid))[0]?.status?.podIP;
+  assert.ok(address);
+  await until(
+    "its address to name its function",
+    async () => functionAt(gitfaas, address) === functionUid || undefined,
+  );
+  const fn = await functionOf(gitfaas, published.requestUid, (f) => f.status === "succeeded");
+  assert.equal(fn.attempts, 1);
+  assert.ok(fn.finishedAt);
+
+  const waiting = await publish(gitfaas, "bare-waiting");
+  const [pending] = await until("the waiting pod", async () => {
+    const pods = await podsOf(waiting.requestUid);
+    return pods.length > 0 ? pods : undefined;
+  });
+  assert.equal(pending!.status?.phase, "Pending");
+  await core.deleteNamespacedPod({ name: pending!.metadata!.name!, namespace, gracePeriodSeconds: 0 });
+  const deleted = await functionOf(gitfaas, waiting.requestUid, (f) => f.status === "failed");
+  assert.match(deleted.reason ?? "", /Pod deleted before it finished/);
 });
 
 test("a failing pod with backoffLimit 1: two attempts, then failed with the Job's reason", async () => {

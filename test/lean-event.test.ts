@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeWatchEvent, pendingJobPodVersion } from "../src/runtime/kubernetes/lean-event.js";
+import { decodeWatchEvent } from "../src/runtime/kubernetes/lean-event.js";
 
 const pod = {
   kind: "Pod",
@@ -33,24 +33,4 @@ test("a watch event not laid out as the API server writes objects is decoded who
   assert.deepEqual(decodeWatchEvent(JSON.stringify(unusual)), unusual);
   const status = { type: "ERROR", object: { kind: "Status", status: "Failure", code: 410 } };
   assert.deepEqual(decodeWatchEvent(JSON.stringify(status)), status);
-});
-
-test("a pending pod of a Job, added or changed, is skipped with its resourceVersion; nothing else is", () => {
-  const jobPod = (phase: string, owner = { apiVersion: "batch/v1", kind: "Job", name: "j", uid: "u" }) => ({
-    kind: "Pod",
-    apiVersion: "v1",
-    metadata: { name: "p", namespace: "n", uid: "pu", resourceVersion: "42", ownerReferences: [owner] },
-    spec: { containers: [] },
-    status: { phase },
-  });
-  const line = (type: string, object: unknown) => JSON.stringify({ type, object });
-  assert.equal(pendingJobPodVersion(line("ADDED", jobPod("Pending"))), "42");
-  assert.equal(pendingJobPodVersion(line("MODIFIED", jobPod("Pending"))), "42");
-  assert.equal(pendingJobPodVersion(line("DELETED", jobPod("Pending"))), undefined, "a deletion");
-  assert.equal(pendingJobPodVersion(line("MODIFIED", jobPod("Running"))), undefined, "running");
-  assert.equal(pendingJobPodVersion(line("MODIFIED", jobPod("Succeeded"))), undefined, "finished");
-  const bare = { ...jobPod("Pending"), metadata: { name: "p", resourceVersion: "42" } };
-  assert.equal(pendingJobPodVersion(line("ADDED", bare)), undefined, "a bare pod");
-  const otherOwner = jobPod("Pending", { apiVersion: "apps/v1", kind: "ReplicaSet", name: "r", uid: "u" });
-  assert.equal(pendingJobPodVersion(line("ADDED", otherOwner)), undefined, "another owner");
 });

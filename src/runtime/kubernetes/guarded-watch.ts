@@ -34,11 +34,6 @@ export interface WatchReading {
   readonly idleMs?: number;
   /** What is kept of each object an event brings. */
   readonly keep?: (object: object) => object;
-  /**
-   * An event line that can change nothing gitfaas follows: its object's resourceVersion, read from the
-   * text, and the line is not decoded (only the watch's resume point moves on); else undefined.
-   */
-  readonly skip?: (line: string) => string | undefined;
 }
 
 export class GuardedWatch extends Watch {
@@ -134,7 +129,7 @@ export class GuardedWatch extends Watch {
         });
       }
       lifetime.heard();
-      readLines(response.body, lifetime, callback, this.reading.skip);
+      readLines(response.body, lifetime, callback);
     } catch (error) {
       lifetime.end(error);
     }
@@ -183,7 +178,6 @@ function readLines(
   body: NodeJS.ReadableStream,
   lifetime: WatchLifetime,
   callback: WatchCallback,
-  skip: WatchReading["skip"],
 ): void {
   let partial = "";
   body.setEncoding("utf8");
@@ -196,11 +190,6 @@ function readLines(
       text = text.slice(newline + 1);
       newline = text.indexOf("\n");
       if (line.trim() === "") continue;
-      const version = skip?.(line);
-      if (version !== undefined) {
-        callback("BOOKMARK", { metadata: { resourceVersion: version } });
-        continue;
-      }
       let event: unknown;
       try {
         event = decodeWatchEvent(line);

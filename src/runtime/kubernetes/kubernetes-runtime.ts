@@ -30,11 +30,10 @@ import { StatusListeners } from "../status-listeners.js";
 import { LeanKubeConfig } from "./lean-kubeconfig.js";
 import { RenderedObjectApi } from "./rendered-object-api.js";
 import { GuardedWatch } from "./guarded-watch.js";
-import { pendingJobPodVersion } from "./lean-event.js";
 import { PodAddresses } from "./pod-addresses.js";
 import { pagedList, type ListPage, type PageRequest } from "./paged-list.js";
 import { ReportFilter } from "./report-filter.js";
-import { statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
+import { ownedByJob, statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 import {
   PUSHBACK_DELAYS,
   pushbackOf,
@@ -88,6 +87,25 @@ export interface KubernetesCall {
 
 const FIELD_MANAGER = "gitfaas";
 const TRACKED_SELECTOR = TRACKING.functionId;
+/** The label the job controller puts on each pod of a Job (Kubernetes 1.27+). */
+const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
+const RUNNING = "status.phase=Running";
+
+/** The three sets of tracked objects gitfaas watches (see `start`). */
+type WatchedSet = "jobs" | "job pods" | "pods";
+
+/** How the events of a watched set are read. */
+interface Following<T> {
+  readonly toStatus: (object: T) => StatusReport | undefined;
+  /** Told each object (or new version of one) the set holds, and each one that left it. */
+  readonly seen?: (object: T) => void;
+  readonly gone?: (object: T) => void;
+  /**
+   * Why its function failed, when the object is deleted before its function finished; unset, or
+   * undefined for that object: how the function ends is told by another object (a pod's Job).
+   */
+  readonly ended?: (object: T) => string | undefined;
+}
 
 export function loadKubeConfig(kubeconfig: string | undefined): LeanKubeConfig {
   const config = new LeanKubeConfig();
@@ -328,55 +346,83 @@ export class KubernetesRuntime implements Runtime {
     }
   }
 
-  /** Starts the watches; their first list also settles what changed while gitfaas was away. */
+  /**
+   * Starts the watches; their first list also settles what changed while gitfaas was away. Three sets,
+   * each chosen by the API server (label and field selectors), so that no event is sent only to be
+   * dropped here:
+   * - `jobs`: every tracked Job; its status tells how its function ends (retries included);
+   * - `job pods`: a Job's pods only while they run (`status.phase=Running`): the attempt's start, and the
+   *   address a lambda publishes from. A pod leaving that set (it ended, or was deleted) arrives as a
+   *   deletion and gives its address back; the Job tells the rest. Without it, each Job's pod sent five
+   *   events (two pending, running, ended, finalizer removed), most of a function's watch cost;
+   * - `pods`: tracked pods that no Job owns (a bare Pod's phase is its whole story), all their events.
+   * A Job's pods carry the job controller's `batch.kubernetes.io/job-name` label (Kubernetes 1.27+);
+   * those of an older cluster fall in `pods`, where they are read as a Job's pods all the same.
+   */
   async start(): Promise<void> {
-    const { namespace, watchAllNamespaces } = this.options;
-    const jobsPath = watchAllNamespaces
-      ? "/apis/batch/v1/jobs"
-      : `/apis/batch/v1/namespaces/${namespace}/jobs`;
-    const podsPath = watchAllNamespaces ? "/api/v1/pods" : `/api/v1/namespaces/${namespace}/pods`;
-    // The cache keeps only what statuses are told from (statusFieldsOf), both of lists and of events.
-    const watchOf = (what: string) =>
-      new GuardedWatch(this.config, this.options.logger, what, {
-        idleMs: this.options.watchIdleMs,
-        keep: statusFieldsOf,
-        skip: what === "pods" ? pendingJobPodVersion : undefined,
-      });
-    const selected = { labelSelector: TRACKED_SELECTOR };
-    const jobs = new ListWatch<V1Job>(
-      jobsPath,
-      watchOf("jobs"),
-      () =>
-        this.listed("jobs", (page) =>
-          watchAllNamespaces
-            ? this.batch.listJobForAllNamespaces({ ...selected, ...page })
-            : this.batch.listNamespacedJob({ namespace, ...selected, ...page }),
-        ),
-      false,
-      TRACKED_SELECTOR,
-    );
-    const pods = new ListWatch<V1Pod>(
-      podsPath,
-      watchOf("pods"),
-      () =>
-        this.listed("pods", (page) =>
-          watchAllNamespaces
-            ? this.core.listPodForAllNamespaces({ ...selected, ...page })
-            : this.core.listNamespacedPod({ namespace, ...selected, ...page }),
-        ),
-      false,
-      TRACKED_SELECTOR,
-    );
-    pods.on("add", (pod) => this.addresses.update(pod));
-    pods.on("update", (pod) => this.addresses.update(pod));
-    pods.on("delete", (pod) => this.addresses.remove(pod));
-    this.follow(jobs, statusOfJob, "jobs");
-    this.follow(pods, statusOfPod, "pods");
-    await Promise.all([this.startWatch(jobs, "jobs"), this.startWatch(pods, "pods")]);
+    const jobs = this.listWatch<V1Job>("jobs", TRACKED_SELECTOR);
+    const jobPods = this.listWatch<V1Pod>("job pods", `${TRACKED_SELECTOR},${JOB_NAME_LABEL}`, RUNNING);
+    const pods = this.listWatch<V1Pod>("pods", `${TRACKED_SELECTOR},!${JOB_NAME_LABEL}`);
+    this.follow(jobs, "jobs", { toStatus: statusOfJob, ended: () => "Job deleted before it finished" });
+    // Running pods give their addresses: publishes from them that do not say whose they are.
+    const addresses = {
+      seen: (pod: V1Pod) => this.addresses.update(pod),
+      gone: (pod: V1Pod) => this.addresses.remove(pod),
+    };
+    // Out of the running set: the pod ended (or is gone); how its function ends is the Job's to tell.
+    this.follow(jobPods, "job pods", { toStatus: statusOfPod, ...addresses });
+    this.follow(pods, "pods", {
+      toStatus: statusOfPod,
+      ...addresses,
+      ended: (pod) => (ownedByJob(pod) ? undefined : "Pod deleted before it finished"),
+    });
+    await Promise.all([
+      this.startWatch(jobs, "jobs"),
+      this.startWatch(jobPods, "job pods"),
+      this.startWatch(pods, "pods"),
+    ]);
     // Without both first lists, absence proves nothing: those functions wait for a later list of each
     // kind (a list that fails does not fail the informer's start: the informer reports it as an error
     // event, and lists again).
     this.settleVanishedOnceListed();
+  }
+
+  /** A list+watch of the tracked Jobs or Pods the selectors pick, in gitfaas's namespace or all of them. */
+  private listWatch<T extends V1Job | V1Pod>(
+    what: WatchedSet,
+    labelSelector: string,
+    fieldSelector?: string,
+  ): ListWatch<T> {
+    const { namespace, watchAllNamespaces } = this.options;
+    const isJobs = what === "jobs";
+    const path = isJobs
+      ? watchAllNamespaces
+        ? "/apis/batch/v1/jobs"
+        : `/apis/batch/v1/namespaces/${namespace}/jobs`
+      : watchAllNamespaces
+        ? "/api/v1/pods"
+        : `/api/v1/namespaces/${namespace}/pods`;
+    const selected = { labelSelector, fieldSelector };
+    const page = (request: PageRequest): Promise<ListPage<T>> => {
+      const query = { ...selected, ...request };
+      if (isJobs)
+        return (
+          watchAllNamespaces
+            ? this.batch.listJobForAllNamespaces(query)
+            : this.batch.listNamespacedJob({ namespace, ...query })
+        ) as Promise<ListPage<T>>;
+      return (
+        watchAllNamespaces
+          ? this.core.listPodForAllNamespaces(query)
+          : this.core.listNamespacedPod({ namespace, ...query })
+      ) as Promise<ListPage<T>>;
+    };
+    // The cache keeps only what statuses are told from (statusFieldsOf), both of lists and of events.
+    const watch = new GuardedWatch(this.config, this.options.logger, what, {
+      idleMs: this.options.watchIdleMs,
+      keep: statusFieldsOf,
+    });
+    return new ListWatch<T>(path, watch, () => this.listed(what, page), false, labelSelector, fieldSelector);
   }
 
   /**
@@ -412,30 +458,24 @@ export class KubernetesRuntime implements Runtime {
     }
   }
 
-  private follow<T extends KubernetesObject>(
-    informer: Informer<T>,
-    toStatus: (object: T) => StatusReport | undefined,
-    what: string,
-  ): void {
+  private follow<T extends V1Job | V1Pod>(informer: Informer<T>, what: WatchedSet, how: Following<T>): void {
     this.informers.push(informer as unknown as Informer<KubernetesObject>);
     const onObject = (object: T) => {
-      const report = toStatus(object);
+      how.seen?.(object);
+      const report = how.toStatus(object);
       if (this.reports.changes(object.metadata?.uid, report)) this.report(report);
     };
     informer.on("add", onObject);
     informer.on("update", onObject);
     informer.on("delete", (object: T) => {
-      const last = toStatus(object);
+      how.gone?.(object);
       const key = object.metadata?.uid;
+      const ended = how.ended?.(object);
+      const last = ended === undefined ? undefined : how.toStatus(object);
       // A Job removed by ttlSecondsAfterFinished keeps the status it finished with; one deleted
       // before it finished will never finish, and nobody should wait for it.
-      if (last && last.status !== "succeeded" && last.status !== "failed") {
-        this.report({
-          ...last,
-          status: "failed",
-          finishedAt: new Date(),
-          reason: `${what === "jobs" ? "Job" : "Pod"} deleted before it finished`,
-        });
+      if (ended !== undefined && last && last.status !== "succeeded" && last.status !== "failed") {
+        this.report({ ...last, status: "failed", finishedAt: new Date(), reason: ended });
       } else if (this.reports.changes(key, last)) {
         this.report(last);
       }

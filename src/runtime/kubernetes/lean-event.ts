@@ -19,28 +19,3 @@ export function decodeWatchEvent(line: string): unknown {
   const metadata = line.slice(0, managed < 0 ? metadataEnd : managed);
   return JSON.parse(`${metadata}}${line.slice(statusStart)}`);
 }
-
-const PENDING = '"phase":"Pending"';
-const JOB_OWNER = '"ownerReferences":[{"apiVersion":"batch/v1","kind":"Job",';
-const RESOURCE_VERSION = '"resourceVersion":"';
-
-/**
- * A Pod of a Job, added or changed while still Pending (created, then bound to a node): nothing gitfaas
- * follows comes of it (the Job tells the function's status until its pod runs; a pending pod publishes
- * nothing, so its address is not needed yet). Two or three of a Job's pod events are such. Its
- * resourceVersion (the first in the line, metadata's) when the line is one, else undefined: a line
- * laid out otherwise is decoded as usual. A deletion is never skipped.
- */
-export function pendingJobPodVersion(line: string): string | undefined {
-  if (!line.startsWith('{"type":"ADDED"') && !line.startsWith('{"type":"MODIFIED"')) return undefined;
-  const metadataEnd = line.indexOf(SPEC);
-  const statusStart = line.lastIndexOf(STATUS);
-  if (metadataEnd < 0 || statusStart < metadataEnd) return undefined;
-  const owner = line.indexOf(JOB_OWNER);
-  if (owner < 0 || owner > metadataEnd || line.indexOf(PENDING, statusStart) < 0) return undefined;
-  const version = line.indexOf(RESOURCE_VERSION);
-  if (version < 0 || version > metadataEnd) return undefined;
-  const start = version + RESOURCE_VERSION.length;
-  const end = line.indexOf('"', start);
-  return end > start ? line.slice(start, end) : undefined;
-}

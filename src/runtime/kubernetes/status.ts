@@ -76,7 +76,8 @@ export function statusOfJob(job: V1Job): StatusReport | undefined {
   return { functionUid, status: "pending", attempts, startedAt };
 }
 
-function ownedByJob(pod: V1Pod): boolean {
+/** A pod a Job made: the Job tells how its function ends. */
+export function ownedByJob(pod: V1Pod): boolean {
   return (pod.metadata?.ownerReferences ?? []).some((owner) => owner.kind === "Job");
 }
 
