@@ -174,11 +174,7 @@ function watchLifetime(
 }
 
 /** Hands each line of the stream, decoded, to `callback`; a line that is not JSON is skipped, as the client does. */
-function readLines(
-  body: NodeJS.ReadableStream,
-  lifetime: WatchLifetime,
-  callback: WatchCallback,
-): void {
+function readLines(body: NodeJS.ReadableStream, lifetime: WatchLifetime, callback: WatchCallback): void {
   let partial = "";
   body.setEncoding("utf8");
   body.on("data", (chunk: string) => {

@@ -33,6 +33,7 @@ import { GuardedWatch } from "./guarded-watch.js";
 import { PodAddresses } from "./pod-addresses.js";
 import { pagedList, type ListPage, type PageRequest } from "./paged-list.js";
 import { ReportFilter } from "./report-filter.js";
+import { WATCHED_SETS, watchedPath, type WatchedSet } from "./watched-sets.js";
 import { ownedByJob, statusFieldsOf, statusOfJob, statusOfPod } from "./status.js";
 import {
   PUSHBACK_DELAYS,
@@ -86,13 +87,6 @@ export interface KubernetesCall {
 }
 
 const FIELD_MANAGER = "gitfaas";
-const TRACKED_SELECTOR = TRACKING.functionId;
-/** The label the job controller puts on each pod of a Job (Kubernetes 1.27+). */
-const JOB_NAME_LABEL = "batch.kubernetes.io/job-name";
-const RUNNING = "status.phase=Running";
-
-/** The three sets of tracked objects gitfaas watches (see `start`). */
-type WatchedSet = "jobs" | "job pods" | "pods";
 
 /** How the events of a watched set are read. */
 interface Following<T> {
@@ -346,23 +340,11 @@ export class KubernetesRuntime implements Runtime {
     }
   }
 
-  /**
-   * Starts the watches; their first list also settles what changed while gitfaas was away. Three sets,
-   * each chosen by the API server (label and field selectors), so that no event is sent only to be
-   * dropped here:
-   * - `jobs`: every tracked Job; its status tells how its function ends (retries included);
-   * - `job pods`: a Job's pods only while they run (`status.phase=Running`): the attempt's start, and the
-   *   address a lambda publishes from. A pod leaving that set (it ended, or was deleted) arrives as a
-   *   deletion and gives its address back; the Job tells the rest. Without it, each Job's pod sent five
-   *   events (two pending, running, ended, finalizer removed), most of a function's watch cost;
-   * - `pods`: tracked pods that no Job owns (a bare Pod's phase is its whole story), all their events.
-   * A Job's pods carry the job controller's `batch.kubernetes.io/job-name` label (Kubernetes 1.27+);
-   * those of an older cluster fall in `pods`, where they are read as a Job's pods all the same.
-   */
+  /** Starts the watches (WATCHED_SETS); their first list also settles what changed while gitfaas was away. */
   async start(): Promise<void> {
-    const jobs = this.listWatch<V1Job>("jobs", TRACKED_SELECTOR);
-    const jobPods = this.listWatch<V1Pod>("job pods", `${TRACKED_SELECTOR},${JOB_NAME_LABEL}`, RUNNING);
-    const pods = this.listWatch<V1Pod>("pods", `${TRACKED_SELECTOR},!${JOB_NAME_LABEL}`);
+    const jobs = this.listWatch<V1Job>("jobs");
+    const jobPods = this.listWatch<V1Pod>("job pods");
+    const pods = this.listWatch<V1Pod>("pods");
     this.follow(jobs, "jobs", { toStatus: statusOfJob, ended: () => "Job deleted before it finished" });
     // Running pods give their addresses: publishes from them that do not say whose they are.
     const addresses = {
@@ -387,25 +369,14 @@ export class KubernetesRuntime implements Runtime {
     this.settleVanishedOnceListed();
   }
 
-  /** A list+watch of the tracked Jobs or Pods the selectors pick, in gitfaas's namespace or all of them. */
-  private listWatch<T extends V1Job | V1Pod>(
-    what: WatchedSet,
-    labelSelector: string,
-    fieldSelector?: string,
-  ): ListWatch<T> {
+  /** A list+watch of a set of tracked Jobs or Pods, in gitfaas's namespace or in all of them. */
+  private listWatch<T extends V1Job | V1Pod>(what: WatchedSet): ListWatch<T> {
     const { namespace, watchAllNamespaces } = this.options;
-    const isJobs = what === "jobs";
-    const path = isJobs
-      ? watchAllNamespaces
-        ? "/apis/batch/v1/jobs"
-        : `/apis/batch/v1/namespaces/${namespace}/jobs`
-      : watchAllNamespaces
-        ? "/api/v1/pods"
-        : `/api/v1/namespaces/${namespace}/pods`;
+    const { kind, labelSelector, fieldSelector } = WATCHED_SETS[what];
     const selected = { labelSelector, fieldSelector };
     const page = (request: PageRequest): Promise<ListPage<T>> => {
       const query = { ...selected, ...request };
-      if (isJobs)
+      if (kind === "Job")
         return (
           watchAllNamespaces
             ? this.batch.listJobForAllNamespaces(query)
@@ -422,6 +393,7 @@ export class KubernetesRuntime implements Runtime {
       idleMs: this.options.watchIdleMs,
       keep: statusFieldsOf,
     });
+    const path = watchedPath(what, watchAllNamespaces ? undefined : namespace);
     return new ListWatch<T>(path, watch, () => this.listed(what, page), false, labelSelector, fieldSelector);
   }
 
@@ -463,23 +435,24 @@ export class KubernetesRuntime implements Runtime {
     const onObject = (object: T) => {
       how.seen?.(object);
       const report = how.toStatus(object);
-      if (this.reports.changes(object.metadata?.uid, report)) this.report(report);
+      if (this.reports.changes(report)) this.report(report);
     };
     informer.on("add", onObject);
     informer.on("update", onObject);
     informer.on("delete", (object: T) => {
       how.gone?.(object);
-      const key = object.metadata?.uid;
       const ended = how.ended?.(object);
+      // Not the object that tells how its function ends (a Job's pod): nothing to tell of its going.
       const last = ended === undefined ? undefined : how.toStatus(object);
+      if (ended === undefined || last === undefined) return;
       // A Job removed by ttlSecondsAfterFinished keeps the status it finished with; one deleted
       // before it finished will never finish, and nobody should wait for it.
-      if (ended !== undefined && last && last.status !== "succeeded" && last.status !== "failed") {
+      if (last.status !== "succeeded" && last.status !== "failed") {
         this.report({ ...last, status: "failed", finishedAt: new Date(), reason: ended });
-      } else if (this.reports.changes(key, last)) {
+      } else if (this.reports.changes(last)) {
         this.report(last);
       }
-      this.reports.forget(key);
+      this.reports.forget(last.functionUid);
     });
     informer.on("error", (error: unknown) => {
       if (this.closed) return;
