@@ -25,7 +25,13 @@ import { keepAliveCaller } from "./support/caller.js";
 import { BENCH_JOB_MANIFEST, baselineJob } from "./support/baseline-job.js";
 import { emit, interleaved, medianRoundRatio, percentile, round, type Measured } from "./support/measure.js";
 import { RUNNING_JOB_MANIFEST, idleCpuMsPerSecond, wholeLife } from "./support/whole-life.js";
-import { startGitfaasProcess, startRelayProcess, type BenchProcess } from "./support/processes.js";
+import { cpuSeconds } from "./support/proc-stats.js";
+import {
+  startGitfaasProcess,
+  startRelayProcess,
+  startWatchFloorProcess,
+  type BenchProcess,
+} from "./support/processes.js";
 import { tempDir, writeTree } from "../test/support/gitfaas-fixture.js";
 import { createNamespace, deleteNamespace, serviceAccountKubeconfig } from "../test-k8s/support/cluster.js";
 
@@ -59,6 +65,7 @@ const leanConfig = loadKubeConfig(kubeconfig);
 const rendered = RenderedObjectApi.forConfig(leanConfig);
 let server: BenchProcess | undefined;
 let relay: BenchProcess | undefined;
+let watchFloor: Omit<BenchProcess, "url"> | undefined;
 const callers: ReturnType<typeof keepAliveCaller>[] = [];
 try {
   server = await startGitfaasProcess(
@@ -72,6 +79,7 @@ try {
     join(workDir, "gitfaas.log"),
   );
   relay = await startRelayProcess(kubeconfig, namespace);
+  watchFloor = await startWatchFloorProcess(kubeconfig, namespace);
   const caller = keepAliveCaller(server.url);
   const relayCaller = keepAliveCaller(relay.url);
   callers.push(caller, relayCaller);
@@ -93,6 +101,7 @@ try {
   }
   const idleBefore = await idleCpuMsPerSecond(server, 20);
   const lives = [];
+  const floorPerJob: number[] = [];
   for (let i = 0; i < LIFE_ROUNDS; i++) {
     const publishLife = async (): Promise<void> => {
       const answer = await caller.post("/publish/life", "hello", "text/plain");
@@ -103,6 +112,7 @@ try {
       return listed.items.filter((job) => (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0)
         .length;
     };
+    const floorBefore = await cpuSeconds(watchFloor.pid);
     lives.push(
       await wholeLife(server, caller, {
         count: LIFE_JOBS,
@@ -111,6 +121,7 @@ try {
         clusterFinished,
       }),
     );
+    floorPerJob.push((((await cpuSeconds(watchFloor.pid)) - floorBefore) * 1000) / LIFE_JOBS);
   }
   const idle = (idleBefore + (await idleCpuMsPerSecond(server, 20))) / 2;
   const perJob = lives.map((life) => life.cpuMsPerJob);
@@ -138,8 +149,12 @@ try {
       ),
     ),
     target_cpu_ms_per_job: 3,
+    // The same events heard by a process that only reads them (support/watch-floor.ts), over the same
+    // rounds: what they cost on this machine before gitfaas does anything with them.
+    watch_floor_cpu_ms_per_job: round(percentile(floorPerJob, 50)),
   });
   for (const concurrency of [1, 8]) {
+    const cpuBefore = { gitfaas: await cpuSeconds(server.pid), relay: await cpuSeconds(relay.pid) };
     const measured = await interleaved(
       {
         raw: async () => {
@@ -167,10 +182,19 @@ try {
       concurrency,
       ROUNDS,
     );
-    const { raw, leanRaw, rawApply, relay, gitfaas } = measured as Record<
-      "raw" | "leanRaw" | "rawApply" | "relay" | "gitfaas",
-      Measured
-    >;
+    // Each way was called this often; each process did nothing else meanwhile but hear its Jobs' events.
+    const calls = Math.ceil(REQUESTS / ROUNDS) * ROUNDS;
+    const cpuMsPerCall = async (pid: number, before: number) =>
+      round((((await cpuSeconds(pid)) - before) * 1000) / calls);
+    const gitfaasCpu = await cpuMsPerCall(server.pid, cpuBefore.gitfaas);
+    const relayCpu = await cpuMsPerCall(relay.pid, cpuBefore.relay);
+    const {
+      raw,
+      leanRaw,
+      rawApply,
+      relay: viaRelay,
+      gitfaas,
+    } = measured as Record<"raw" | "leanRaw" | "rawApply" | "relay" | "gitfaas", Measured>;
     emit(`publish_to_job_created_c${concurrency}`, {
       p50_ms: round(gitfaas.p50),
       p99_ms: round(gitfaas.p99),
@@ -196,10 +220,14 @@ try {
       ratio_p50_vs_raw_apply: round(gitfaas.p50 / rawApply.p50),
       // The lean raw create behind a bare HTTP server in its own process: what any service in front of
       // the API server pays on this machine for the extra hop.
-      relay_p50_ms: round(relay.p50),
-      relay_per_second: round(relay.perSecond),
-      ratio_p50_vs_relay: round(gitfaas.p50 / relay.p50),
-      relay_ratio_p50_vs_lean_raw: round(relay.p50 / leanRaw.p50),
+      relay_p50_ms: round(viaRelay.p50),
+      relay_per_second: round(viaRelay.perSecond),
+      ratio_p50_vs_relay: round(gitfaas.p50 / viaRelay.p50),
+      relay_ratio_p50_vs_lean_raw: round(viaRelay.p50 / leanRaw.p50),
+      // CPU of each process per call (from /proc): gitfaas's accept, record and create against the relay's
+      // bare accept and create.
+      cpu_ms_per_publish: gitfaasCpu,
+      relay_cpu_ms_per_call: relayCpu,
     });
   }
 } finally {
@@ -208,6 +236,7 @@ try {
   await leanConfig.destroyPool();
   await server?.stop();
   await relay?.stop();
+  await watchFloor?.stop();
   await deleteNamespace(namespace);
   await rm(workDir, { recursive: true, force: true });
 }

@@ -11,6 +11,7 @@ import { freePort } from "../../test/support/ports.js";
  */
 const MAIN = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 const RELAY = fileURLToPath(new URL("../../dist-bench/bench/support/relay.js", import.meta.url));
+const WATCH_FLOOR = fileURLToPath(new URL("../../dist-bench/bench/support/watch-floor.js", import.meta.url));
 
 export interface BenchProcess {
   readonly url: string;
@@ -59,24 +60,45 @@ export async function startGitfaasProcess(
 
 /** The relay of `relay.ts`, in its own process like gitfaas. */
 export async function startRelayProcess(kubeconfig: string, namespace: string): Promise<BenchProcess> {
-  const child = spawnNode([RELAY, kubeconfig, namespace], "pipe");
-  if (!child.stdout) throw new Error("the relay's output is not piped");
+  const { line, child } = await startHelper(RELAY, kubeconfig, namespace);
+  return { url: `http://127.0.0.1:${line}`, pid: child.pid!, stop: () => stop(child) };
+}
+
+/** The watcher of `watch-floor.ts`, in its own process, once its watches are open. */
+export async function startWatchFloorProcess(
+  kubeconfig: string,
+  namespace: string,
+): Promise<Omit<BenchProcess, "url">> {
+  const { child } = await startHelper(WATCH_FLOOR, kubeconfig, namespace);
+  return { pid: child.pid!, stop: () => stop(child) };
+}
+
+/** A compiled helper of the bench, once it has printed its first line (which is returned). */
+async function startHelper(entry: string, ...args: string[]): Promise<{ line: string; child: ChildProcess }> {
+  const child = spawnNode([entry, ...args], "pipe");
+  if (!child.stdout) throw new Error(`${entry}'s output is not piped`);
   const exit = once(child, "exit");
   const [line] = (await Promise.race([
     once(child.stdout, "data"),
     exit.then(() => {
-      throw new Error("the relay exited before listening");
+      throw new Error(`${entry} exited before it was ready`);
     }),
   ])) as [Buffer];
-  return { url: `http://127.0.0.1:${String(line).trim()}`, pid: child.pid!, stop: () => stop(child) };
+  return { line: String(line).trim(), child };
 }
 
 /** A compiled entry point, with only PATH and HOME from our environment. */
 function spawnNode(args: readonly string[], stdout: number | "pipe"): ChildProcess {
   if (!existsSync(args[0]!)) throw new Error(`${args[0]} is missing: npm run bench:k8s builds it`);
   // BENCH_CPU_PROF=<dir>: each process writes a CPU profile there when it ends, to see where time goes.
+  // BENCH_PERF=1: each process writes /tmp/perf-<pid>.map, so that `perf record -g -p <pid>` names its
+  // JavaScript frames (V8's profiler misses what is spent outside them: TLS, HTTP/2, SQLite, the kernel).
   const profile = process.env.BENCH_CPU_PROF;
-  const flags = profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [];
+  const flags = profile
+    ? ["--cpu-prof", `--cpu-prof-dir=${profile}`]
+    : process.env.BENCH_PERF
+      ? ["--perf-basic-prof"]
+      : [];
   return spawn(process.execPath, [...flags, ...args], {
     stdio: ["ignore", stdout, "inherit"],
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
