@@ -97,7 +97,8 @@ function spawnNode(args: readonly string[], stdout: number | "pipe"): ChildProce
   const flags = profile
     ? ["--cpu-prof", `--cpu-prof-dir=${profile}`]
     : process.env.BENCH_PERF
-      ? ["--perf-basic-prof"]
+      ? // V8's own log, which the flag also turns on, goes nowhere rather than to isolate-*.log here.
+        ["--perf-basic-prof", "--no-logfile-per-isolate", "--logfile=/dev/null"]
       : [];
   return spawn(process.execPath, [...flags, ...args], {
     stdio: ["ignore", stdout, "inherit"],

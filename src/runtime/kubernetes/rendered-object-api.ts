@@ -13,10 +13,18 @@ import {
 const AS_SENT = "gitfaas/as-sent";
 
 /**
+ * The answer to a write, as gitfaas reads it: only the object's metadata (name, namespace), which the
+ * API server sends alone when asked (PartialObjectMetadata) rather than the whole object back, spec and
+ * pod template with the payload included; one that cannot (none known here) sends the object as JSON.
+ */
+const METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json";
+
+/**
  * The client's generic object API passes every object through its typed models, which silently drop
  * any field they don't know: a typo in a manifest, or a field newer than the client. This sends objects
  * exactly as rendered, so that the API server judges them (and refuses unknown fields), and reads the
- * answer as plain JSON. Resource paths, authentication and the connection pool stay the client's.
+ * answer, the written object's metadata only, as plain JSON. Resource paths, authentication and the
+ * connection pool stay the client's.
  */
 export class RenderedObjectApi extends KubernetesObjectApi {
   static forConfig(config: KubeConfig): RenderedObjectApi {
@@ -57,7 +65,7 @@ export class RenderedObjectApi extends KubernetesObjectApi {
   }
 
   private sendRendered(context: RequestContext, object: KubernetesObject): Promise<KubernetesObject> {
-    context.setHeaderParam("Accept", "application/json");
+    context.setHeaderParam("Accept", METADATA_ONLY);
     context.setBody(JSON.stringify(object));
     return this.requestPromise(context, AS_SENT);
   }
