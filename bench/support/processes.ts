@@ -98,7 +98,7 @@ function spawnNode(args: readonly string[], stdout: number | "pipe"): ChildProce
     ? ["--cpu-prof", `--cpu-prof-dir=${profile}`]
     : process.env.BENCH_PERF
       ? // V8's own log, which the flag also turns on, goes nowhere rather than to isolate-*.log here.
-        ["--perf-basic-prof", "--no-logfile-per-isolate", "--logfile=/dev/null"]
+        ["--perf-basic-prof", "--logfile=/dev/null"]
       : [];
   return spawn(process.execPath, [...flags, ...args], {
     stdio: ["ignore", stdout, "inherit"],
