@@ -68,7 +68,8 @@ const JOB = {
 /**
  * An API server cannot be made to misbehave on cue, so this one is a stand-in for what a proxy or a
  * dead connection in the way does: it lists nothing; the first watch of each resource goes wrong as
- * told and stays open; later Job watches send an event the client fails to handle, then a real one.
+ * told and stays open; later Job watches send an event the client fails to handle, then a real one,
+ * later Pod watches nothing.
  */
 async function misbehavingApiServer(
   firstWatch: "bare-status" | "silence",
@@ -86,15 +87,20 @@ async function misbehavingApiServer(
       return;
     }
     watchQueries.push(url.searchParams);
-    const count = (watches.get(url.pathname) ?? 0) + 1;
-    watches.set(url.pathname, count);
+    // One count per watched set: the job pods and the bare pods are two watches of one path.
+    const set = `${url.pathname}?${url.searchParams.get("labelSelector")}&${url.searchParams.get("fieldSelector")}`;
+    const count = (watches.get(set) ?? 0) + 1;
+    watches.set(set, count);
     if (count === 1) {
       if (firstWatch === "bare-status")
         response.write(`${JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure" })}\n`);
       else response.flushHeaders();
       return;
     }
-    if (!jobs) return;
+    if (!jobs) {
+      response.flushHeaders();
+      return;
+    }
     response.write(`${JSON.stringify({ type: "ADDED", object: {} })}\n`);
     response.write(`${JSON.stringify({ type: "ADDED", object: JOB })}\n`);
   });

@@ -59,16 +59,12 @@ export class GuardedWatch extends Watch {
   ): Promise<AbortController> {
     // Lines only arrive once `super.watch` has returned its controller; aborting ends in `done`.
     const end = (): void => void stream.then((controller) => controller.abort());
-    let idle: NodeJS.Timeout | undefined;
-    const heard = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(() => {
-        this.logger.warn({ watch: this.what, idleMs: this.idleMs }, "a watch went silent; watching again");
-        end();
-      }, this.idleMs).unref();
-    };
+    const idle = silenceTimer(this.idleMs, () => {
+      this.logger.warn({ watch: this.what, idleMs: this.idleMs }, "a watch went silent; watching again");
+      end();
+    });
     const guarded: WatchCallback = (phase, object, event) => {
-      heard();
+      idle.heard();
       if (typeof phase !== "string" || typeof object !== "object" || object === null) {
         this.logger.warn({ watch: this.what, line: event }, "a watch line is no event; watching again");
         end();
@@ -85,12 +81,11 @@ export class GuardedWatch extends Watch {
       }
     };
     const ended = (error: unknown): void => {
-      clearTimeout(idle);
+      idle.stop();
       done(error);
     };
-    heard();
     const stream = this.stream(path, { ...queryParams, allowWatchBookmarks: true }, guarded, ended);
-    stream.catch(() => clearTimeout(idle));
+    stream.catch(() => idle.stop());
     return stream;
   }
 
@@ -154,23 +149,38 @@ function watchLifetime(
   done: (err: unknown) => void,
 ): WatchLifetime {
   let over = false;
-  let timer: NodeJS.Timeout | undefined;
   const end = (error: unknown): void => {
     if (over) return;
     over = true;
-    clearTimeout(timer);
+    silence.stop();
     controller.abort();
     done(error ?? null);
   };
-  const heard = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(
-      () => end(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
-      timeoutMs,
-    ).unref();
+  const silence = silenceTimer(timeoutMs, () =>
+    end(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+  );
+  return { heard: silence.heard, end };
+}
+
+/**
+ * Calls `onSilence` once nothing was heard for `ms`. Hearing something only notes the time: a timer set
+ * again for each event (two of them, each chunk of each watch) cost more than the event's own handling.
+ */
+function silenceTimer(ms: number, onSilence: () => void): { heard(): void; stop(): void } {
+  let lastHeard = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    const silentFor = performance.now() - lastHeard;
+    if (silentFor >= ms) onSilence();
+    else timer = setTimeout(check, ms - silentFor).unref();
   };
-  heard();
-  return { heard, end };
+  timer = setTimeout(check, ms).unref();
+  return {
+    heard: () => {
+      lastHeard = performance.now();
+    },
+    stop: () => clearTimeout(timer),
+  };
 }
 
 /** Hands each line of the stream, decoded, to `callback`; a line that is not JSON is skipped, as the client does. */
