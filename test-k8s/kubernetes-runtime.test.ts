@@ -51,21 +51,15 @@ ${options.spec ?? ""}  template:
 ${options.podSpec ?? ""}`;
 }
 
-/** A Pod no Job owns: its phase is its function's whole story. */
+/** A Pod no Job owns: its phase is its function's whole story. (JSON is YAML.) */
 function pod(name: string, annotations: Record<string, string>) {
-  const lines = Object.entries(annotations).map(([key, value]) => `\n    ${key}: "${value}"`);
-  return `apiVersion: v1
-kind: Pod
-metadata:
-  name: ${name}-{{RANDOM}}
-  annotations:${lines.join("")}
-spec:
-  restartPolicy: Never
-  containers:
-    - name: main
-      image: busybox
-      command: ["sh", "-c", "echo hi"]
-`;
+  const main = { name: "main", image: "busybox", command: ["sh", "-c", "echo hi"] };
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `${name}-{{RANDOM}}`, annotations },
+    spec: { restartPolicy: "Never", containers: [main] },
+  });
 }
 
 const MANIFESTS: Record<string, string> = {
