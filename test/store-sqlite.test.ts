@@ -158,6 +158,30 @@ test("sqlite: writes issued in one turn commit together; a refused one undoes on
   }
 });
 
+test("sqlite: a write alone in its transaction that fails halfway leaves nothing of itself, and the next commits", async () => {
+  const file = join(dir, "lone-write.db");
+  const [first, half, next] = [newRequestUid(), newRequestUid(), newRequestUid()];
+  const store = new SqliteStore({ file, expirationSeconds: 60 });
+  try {
+    const firstFunction = newFunctionUid(first);
+    await store.createRequest(oneFunctionRequest(first, firstFunction));
+    // Alone in its turn: its request row goes in, then its function clashes with the first's.
+    await assert.rejects(store.createRequest(oneFunctionRequest(half, firstFunction)));
+    assert.equal(await store.getRequest(half), undefined);
+    await store.createRequest(oneFunctionRequest(next, newFunctionUid(next)));
+    assert.ok(await store.getRequest(next));
+  } finally {
+    await store.close();
+  }
+  const reopened = new SqliteStore({ file, expirationSeconds: 60 });
+  try {
+    assert.equal(await reopened.getRequest(half), undefined);
+    assert.ok(await reopened.getRequest(first));
+  } finally {
+    await reopened.close();
+  }
+});
+
 test("sqlite: writes after close are refused, not left waiting", async () => {
   const store = new SqliteStore({ file: join(dir, "closed.db"), expirationSeconds: 60 });
   await store.close();

@@ -407,10 +407,15 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     this.queued = [];
     const settled: [QueuedWrite, Outcome][] = [];
+    // A write alone in its transaction needs no savepoint of its own: its failure rolls the whole back,
+    // which is all a savepoint would undo (most writes come alone: a status report, one publish).
+    const alone = batch.length === 1;
     try {
       this.statement("BEGIN").run();
-      for (const write of batch) settled.push([write, this.inSavepoint(write.work)]);
-      this.statement("COMMIT").run();
+      for (const write of batch)
+        settled.push([write, alone ? this.attempted(write.work) : this.inSavepoint(write.work)]);
+      const refused = alone && settled.some(([, outcome]) => !outcome.done);
+      this.statement(refused ? "ROLLBACK" : "COMMIT").run();
     } catch (error) {
       // A failed commit (a full disk, say), an error that ended the transaction, or a closed store:
       // nothing of the batch was written.
@@ -431,6 +436,16 @@ export class SqliteStore implements Store {
     const changed = this.changedRequests;
     this.changedRequests = new Set();
     for (const requestUid of changed) this.changes.emit(requestUid);
+  }
+
+  /** Runs a write alone in its transaction; an error that ended the transaction fails it as a whole. */
+  private attempted(work: () => unknown): Outcome {
+    try {
+      return { done: true, value: work() };
+    } catch (error) {
+      if (!this.db.inTransaction) throw error;
+      return { done: false, error };
+    }
   }
 
   private inSavepoint(work: () => unknown): Outcome {
