@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { silentLogger } from "../src/logging/index.js";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubernetesRuntime, type KubernetesRuntimeOptions, type StatusReport } from "../src/runtime/index.js";
-import { GuardedWatch } from "../src/runtime/kubernetes/guarded-watch.js";
+import { GuardedWatch, silenceTimer } from "../src/runtime/kubernetes/guarded-watch.js";
 import { statusFieldsOf } from "../src/runtime/kubernetes/status.js";
 import { tempDir } from "./support/gitfaas-fixture.js";
 import { newFunctionUid, newRequestUid } from "../src/ids/index.js";
@@ -327,3 +327,27 @@ test(
     }
   },
 );
+
+test("a watch's silence timer ends it only after a whole period without a sound, however often it hears", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  let clock = 0;
+  let silences = 0;
+  const timer = silenceTimer(
+    1000,
+    () => silences++,
+    () => clock,
+  );
+  for (let heardAt = 400; heardAt <= 4000; heardAt += 400) {
+    clock = heardAt;
+    t.mock.timers.tick(400);
+    timer.heard();
+  }
+  assert.equal(silences, 0, "heard every 400 ms for 4 s");
+  clock += 999;
+  t.mock.timers.tick(999);
+  assert.equal(silences, 0);
+  clock += 1;
+  t.mock.timers.tick(1);
+  assert.equal(silences, 1, "a whole second of silence");
+  timer.stop();
+});

@@ -166,18 +166,22 @@ function watchLifetime(
  * Calls `onSilence` once nothing was heard for `ms`. Hearing something only notes the time: a timer set
  * again for each event (two of them, each chunk of each watch) cost more than the event's own handling.
  */
-function silenceTimer(ms: number, onSilence: () => void): { heard(): void; stop(): void } {
-  let lastHeard = performance.now();
+export function silenceTimer(
+  ms: number,
+  onSilence: () => void,
+  now: () => number = () => performance.now(),
+): { heard(): void; stop(): void } {
+  let lastHeard = now();
   let timer: NodeJS.Timeout | undefined;
   const check = (): void => {
-    const silentFor = performance.now() - lastHeard;
+    const silentFor = now() - lastHeard;
     if (silentFor >= ms) onSilence();
     else timer = setTimeout(check, ms - silentFor).unref();
   };
   timer = setTimeout(check, ms).unref();
   return {
     heard: () => {
-      lastHeard = performance.now();
+      lastHeard = now();
     },
     stop: () => clearTimeout(timer),
   };
