@@ -6,6 +6,14 @@ export type FunctionStatus = "pending" | "running" | "succeeded" | "failed";
 
 export const FINISHED_STATUSES: ReadonlySet<FunctionStatus> = new Set(["succeeded", "failed"]);
 
+/** A status only moves forward, along this order; the two finished ones rank alike. */
+export const STATUS_RANK: Readonly<Record<FunctionStatus, number>> = {
+  pending: 0,
+  running: 1,
+  succeeded: 2,
+  failed: 2,
+};
+
 export interface NewFunction {
   readonly functionUid: string;
   readonly path: string;

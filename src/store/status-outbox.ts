@@ -2,9 +2,7 @@ import { EventEmitter, once } from "node:events";
 import { describeError } from "../errors/index.js";
 import type { Logger } from "../logging/index.js";
 import { isStoreUnavailable } from "./errors.js";
-import { FINISHED_STATUSES, type FunctionStatus, type StatusChange, type Store } from "./port.js";
-
-const RANK: Record<FunctionStatus, number> = { pending: 0, running: 1, succeeded: 2, failed: 2 };
+import { FINISHED_STATUSES, STATUS_RANK, type StatusChange, type Store } from "./port.js";
 
 export interface StatusOutboxOptions {
   readonly store: Pick<Store, "updateStatus">;
@@ -28,11 +26,11 @@ export interface StatusOutboxOptions {
  */
 export function appendReport(queue: StatusChange[], change: StatusChange): void {
   const last = queue.at(-1);
-  if (last === undefined || RANK[change.status] > RANK[last.status]) {
+  if (last === undefined || STATUS_RANK[change.status] > STATUS_RANK[last.status]) {
     queue.push(change);
     return;
   }
-  if (FINISHED_STATUSES.has(last.status) || RANK[change.status] < RANK[last.status]) return;
+  if (FINISHED_STATUSES.has(last.status) || STATUS_RANK[change.status] < STATUS_RANK[last.status]) return;
   queue[queue.length - 1] = {
     status: change.status,
     attempts: change.attempts ?? last.attempts,

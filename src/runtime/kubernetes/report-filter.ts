@@ -1,6 +1,5 @@
+import { STATUS_RANK } from "../../store/port.js";
 import type { StatusReport } from "../port.js";
-
-const RANK: Record<StatusReport["status"], number> = { pending: 0, running: 1, succeeded: 2, failed: 2 };
 
 /**
  * Most watch events of a Job or Pod change nothing its function's status is told from (a count of
@@ -17,7 +16,7 @@ export class ReportFilter {
   /** Whether `report` could change what the store holds. */
   changes(report: StatusReport | undefined): report is StatusReport {
     if (report === undefined) return false;
-    const rank = RANK[report.status];
+    const rank = STATUS_RANK[report.status];
     const signature = signatureOf(report);
     const before = this.last.get(report.functionUid);
     if (before !== undefined && (rank < before.rank || signature === before.signature)) return false;

@@ -6,6 +6,7 @@ import { GitfaasError, isGitfaasError } from "../../errors/index.js";
 import { requestUidOf } from "../../ids/index.js";
 import {
   FINISHED_STATUSES,
+  STATUS_RANK,
   type ApplyResult,
   type FiringClaim,
   type FiringKind,
@@ -29,8 +30,6 @@ import { ensurePrivateFile, tighten } from "../private-files.js";
 
 /** Expired requests deleted per transaction: a few milliseconds each, so publishes wait no longer. */
 const PURGE_BATCH = 1000;
-
-const STATUS_RANK: Record<FunctionStatus, number> = { pending: 0, running: 1, succeeded: 2, failed: 2 };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS requests (
