@@ -85,6 +85,28 @@ export interface StatusChange {
   readonly reason?: string | null;
 }
 
+/** What a function's stored status already says, as far as a new report could add to it. */
+export interface KnownStatus {
+  readonly status: FunctionStatus;
+  readonly attempts: number | undefined;
+  readonly started: boolean;
+}
+
+/**
+ * Whether `change` would leave a status as `known` has it: the same status, no other count of attempts,
+ * no start where one is known, no finish and no reason. Watches repeat what is known (a relist, a pod
+ * update, a Job counting its ready pod after the pod said it runs): nothing to write, nobody to wake.
+ */
+export function tellsNothingNew(known: KnownStatus, change: StatusChange): boolean {
+  return (
+    change.status === known.status &&
+    (change.attempts === undefined || change.attempts === known.attempts) &&
+    (change.startedAt == null || known.started) &&
+    !change.finishedAt &&
+    !change.reason
+  );
+}
+
 export interface StoredResponse {
   readonly body: Buffer;
   readonly contentType: string;

@@ -7,6 +7,7 @@ import { requestUidOf } from "../../ids/index.js";
 import {
   FINISHED_STATUSES,
   STATUS_RANK,
+  tellsNothingNew,
   type ApplyResult,
   type FiringClaim,
   type FiringKind,
@@ -545,14 +546,12 @@ export class SqliteStore implements Store {
     if (!current) return;
     if (FINISHED_STATUSES.has(current.status)) return;
     if (STATUS_RANK[change.status] < STATUS_RANK[current.status]) return;
-    const tellsNothingNew =
-      change.status === current.status &&
-      (change.attempts === undefined || change.attempts === current.attempts) &&
-      (change.startedAt == null || current.started_at !== null) &&
-      !change.finishedAt &&
-      !change.reason;
-    // Watches repeat what is known (a relist, a pod update): no write, no wake-up for waiters.
-    if (tellsNothingNew) return;
+    const known = {
+      status: current.status,
+      attempts: current.attempts,
+      started: current.started_at !== null,
+    };
+    if (tellsNothingNew(known, change)) return;
     this.statement(
       `UPDATE functions SET status = ?,
            attempts = COALESCE(?, attempts),
