@@ -7,27 +7,36 @@ const TRACKING_DOMAIN = TRACKING.functionId.split("/")[0]!;
 /** As long as gitfaas's label domain, so that the objects weigh the same. */
 const BASELINE_DOMAIN = "baseline.io";
 
+/**
+ * A Job manifest of the benches (JSON, which is YAML): busybox, no retry, the payload and function UID in
+ * its environment. `spec` and the pod template's `metadata` are added as given.
+ */
+export function benchJobManifest(
+  name: string,
+  extra: { spec?: Record<string, unknown>; podMetadata?: Record<string, unknown> } = {},
+): string {
+  const env = [
+    { name: "PAYLOAD", value: "{{PAYLOAD}}" },
+    { name: "FUNCTION_UID", value: "{{FUNCTION_UID}}" },
+  ];
+  const main = { name: "main", image: "busybox", command: ["sh", "-c", "echo hi"], env };
+  return JSON.stringify({
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name: `${name}-{{RANDOM}}` },
+    spec: {
+      ...extra.spec,
+      backoffLimit: 0,
+      template: {
+        ...(extra.podMetadata === undefined ? {} : { metadata: extra.podMetadata }),
+        spec: { restartPolicy: "Never", containers: [main] },
+      },
+    },
+  });
+}
+
 /** What the bench publishes; gitfaas renders it into the Job `baselineJob` builds by hand. */
-export const BENCH_JOB_MANIFEST = `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: bench-{{RANDOM}}
-spec:
-  suspend: true
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: main
-          image: busybox
-          command: ["sh", "-c", "echo hi"]
-          env:
-            - name: PAYLOAD
-              value: "{{PAYLOAD}}"
-            - name: FUNCTION_UID
-              value: "{{FUNCTION_UID}}"
-`;
+export const BENCH_JOB_MANIFEST = benchJobManifest("bench", { spec: { suspend: true } });
 
 /**
  * The Job gitfaas creates for one publish of `BENCH_JOB_MANIFEST` with body "hello", tracking labels and

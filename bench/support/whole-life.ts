@@ -1,31 +1,14 @@
+import { benchJobManifest } from "./baseline-job.js";
 import { cpuSeconds } from "./proc-stats.js";
 import type { BenchProcess } from "./processes.js";
 import type { keepAliveCaller } from "./caller.js";
 
 /** What the bench publishes for the whole-life figure: a Job that runs (not suspended) and ends at once. */
-export const RUNNING_JOB_MANIFEST = `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: life-{{RANDOM}}
-spec:
-  backoffLimit: 0
-  template:
-    metadata:
-      annotations:
-        gitfaas.dev/fake-start-delay: "10ms"
-        gitfaas.dev/fake-run-duration: "10ms"
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: main
-          image: busybox
-          command: ["sh", "-c", "echo hi"]
-          env:
-            - name: PAYLOAD
-              value: "{{PAYLOAD}}"
-            - name: FUNCTION_UID
-              value: "{{FUNCTION_UID}}"
-`;
+export const RUNNING_JOB_MANIFEST = benchJobManifest("life", {
+  podMetadata: {
+    annotations: { "gitfaas.dev/fake-start-delay": "10ms", "gitfaas.dev/fake-run-duration": "10ms" },
+  },
+});
 
 /** How many functions gitfaas counted finished, from its own metrics. */
 async function finishedCount(caller: ReturnType<typeof keepAliveCaller>): Promise<number> {
