@@ -223,6 +223,19 @@ test("a watch hands on what `keep` picks of each object, and ERROR events as the
   assert.equal((seen[0]?.[1] as { spec?: unknown }).spec, undefined);
 });
 
+/** A stand-in API server whose watches stay open and silent; `list` answers every other request. */
+function listingApiServer(list: (url: URL, response: http.ServerResponse) => void): http.Server {
+  return http.createServer((request, response) => {
+    response.setHeader("content-type", "application/json");
+    const url = new URL(request.url ?? "/", "http://x");
+    if (url.searchParams.get("watch") === "true") {
+      response.flushHeaders();
+      return;
+    }
+    list(url, response);
+  });
+}
+
 test("the first list is taken in pages (limit, continue), and every Job of every page is reported", async () => {
   const jobs = Array.from({ length: 1200 }, (_, index) => {
     const requestUid = newRequestUid();
@@ -237,13 +250,7 @@ test("the first list is taken in pages (limit, continue), and every Job of every
   });
   const lists: URLSearchParams[] = [];
   // Honours limit and continue as the API server does; without a limit it sends everything at once.
-  const server = http.createServer((request, response) => {
-    response.setHeader("content-type", "application/json");
-    const url = new URL(request.url ?? "/", "http://x");
-    if (url.searchParams.get("watch") === "true") {
-      response.flushHeaders();
-      return;
-    }
+  const server = listingApiServer((url, response) => {
     const items = url.pathname.includes("/jobs") ? jobs : [];
     if (url.pathname.includes("/jobs")) lists.push(url.searchParams);
     const from = Number(url.searchParams.get("continue") ?? 0);
@@ -281,13 +288,7 @@ test(
   async () => {
     const vanished = "f-33333333-3333-4333-8333-333333333333-r-44444444-4444-4444-8444-444444444444";
     let jobLists = 0;
-    const server = http.createServer((request, response) => {
-      response.setHeader("content-type", "application/json");
-      const url = new URL(request.url ?? "/", "http://x");
-      if (url.searchParams.get("watch") === "true") {
-        response.flushHeaders();
-        return;
-      }
+    const server = listingApiServer((url, response) => {
       const jobs = url.pathname.includes("/jobs");
       if (jobs && ++jobLists === 1) {
         response.statusCode = 500;
